@@ -1,0 +1,1 @@
+//! `freezefuzz check` and loading of workspaces for the other subcommands.

@@ -1,0 +1,1 @@
+//! The policy language: pest grammar → AST with spans → checked IR.

@@ -1,0 +1,1 @@
+//! Rendering: tables, Markdown, JSON, traces, diagnostics and IR text. The only place that formats text for people.
