@@ -1,0 +1,216 @@
+//! Campaigns: many seeded runs of one or more cells, spread over worker
+//! threads and merged in run order, so that results are identical for any
+//! number of workers and any split into shards.
+//!
+//! The runs of a cell are cut into fixed chunks of [`CHUNK_RUNS`]; a chunk is
+//! the unit of work, of sharding (`--shard K/N` takes chunks `c` with
+//! `c % N == K`) and of cancellation. A cell's first witness of an outcome is
+//! the one with the lowest run index, whoever found it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rayon::prelude::*;
+
+use crate::engine::exec::Choice;
+use crate::engine::program::Program;
+use crate::engine::run::run;
+use crate::engine::scheduler::SchedulerKind;
+use crate::engine::schedule;
+use crate::engine::seeds::RunSeeds;
+use crate::oracle::{Outcome, OracleSet, Outcomes};
+
+/// Runs per chunk: the unit of parallel work and of sharding.
+pub const CHUNK_RUNS: u64 = 1024;
+
+/// One slice of a campaign: shard `index` of `count`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    fn owns(self, chunk: u64) -> bool {
+        chunk % self.count as u64 == self.index as u64
+    }
+}
+
+/// What a campaign does.
+#[derive(Clone, Debug)]
+pub struct CampaignConfig {
+    pub seed: u64,
+    /// Runs per cell.
+    pub runs: u64,
+    pub scheduler: SchedulerKind,
+    /// Step budget of each run.
+    pub steps_max: u32,
+    pub shard: Shard,
+}
+
+/// The first run (lowest index) that reached an outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Witness {
+    pub run_index: u64,
+    pub seed: u64,
+    pub steps: u32,
+    /// Every outcome of that run.
+    pub outcomes: Outcomes,
+    pub schedule: String,
+}
+
+/// What a campaign found in one cell (policy × scenario).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CellResult {
+    pub policy: String,
+    pub scenario: String,
+    /// Runs actually made (all of the shard's runs unless `partial`).
+    pub runs: u64,
+    /// Runs per outcome, indexed by [`Outcome`].
+    pub counts: [u64; 7],
+    /// The first witness of each outcome, indexed by [`Outcome`].
+    pub witnesses: [Option<Witness>; 7],
+    pub steps_total: u64,
+    pub steps_longest: u32,
+    /// Stopped early (Ctrl-C): not every run of the shard was made.
+    pub partial: bool,
+}
+
+impl CellResult {
+    pub fn empty(policy: &str, scenario: &str) -> CellResult {
+        CellResult {
+            policy: policy.to_string(),
+            scenario: scenario.to_string(),
+            runs: 0,
+            counts: [0; 7],
+            witnesses: Default::default(),
+            steps_total: 0,
+            steps_longest: 0,
+            partial: false,
+        }
+    }
+
+    /// The set of outcomes seen.
+    pub fn outcomes(&self) -> Outcomes {
+        let mut set = Outcomes::default();
+        for outcome in Outcome::ALL {
+            if self.counts[outcome as usize] > 0 {
+                set.insert(outcome);
+            }
+        }
+        set
+    }
+
+    /// Adds another part of the same cell (a later chunk or another shard).
+    pub fn merge(&mut self, other: &CellResult) {
+        debug_assert_eq!((&self.policy, &self.scenario), (&other.policy, &other.scenario));
+        self.runs += other.runs;
+        for i in 0..7 {
+            self.counts[i] += other.counts[i];
+            let replace = match (&self.witnesses[i], &other.witnesses[i]) {
+                (None, Some(_)) => true,
+                (Some(mine), Some(theirs)) => theirs.run_index < mine.run_index,
+                _ => false,
+            };
+            if replace {
+                self.witnesses[i] = other.witnesses[i].clone();
+            }
+        }
+        self.steps_total += other.steps_total;
+        self.steps_longest = self.steps_longest.max(other.steps_longest);
+        self.partial |= other.partial;
+    }
+}
+
+/// Runs one chunk of one cell.
+fn run_chunk(
+    program: &Program,
+    oracles: &OracleSet,
+    config: &CampaignConfig,
+    chunk: u64,
+    record: &mut Vec<Choice>,
+) -> CellResult {
+    let mut result = CellResult::empty(&program.policy, &program.scenario);
+    let first = chunk * CHUNK_RUNS;
+    let last = (first + CHUNK_RUNS).min(config.runs);
+    let mut seeds = RunSeeds::new(config.seed, &program.policy, &program.scenario, first);
+    let mut scheduler = config.scheduler.build();
+    for index in first..last {
+        let seed = seeds.next_seed();
+        let outcome = run(program, oracles, scheduler.as_mut(), seed, config.steps_max, Some(record));
+        result.runs += 1;
+        result.steps_total += outcome.steps as u64;
+        result.steps_longest = result.steps_longest.max(outcome.steps);
+        for o in outcome.outcomes.iter() {
+            result.counts[o as usize] += 1;
+            if result.witnesses[o as usize].is_none() {
+                result.witnesses[o as usize] = Some(Witness {
+                    run_index: index,
+                    seed,
+                    steps: outcome.steps,
+                    outcomes: outcome.outcomes,
+                    schedule: schedule::format(program, record),
+                });
+            }
+        }
+    }
+    result
+}
+
+/// Runs a campaign over `programs` (one per cell) on `jobs` worker threads.
+/// `progress` is called with the number of runs each finished chunk made;
+/// when `stop` becomes true, chunks not yet started are skipped and the
+/// cells they belong to are marked partial. The result is in `programs`
+/// order and does not depend on `jobs`.
+pub fn campaign(
+    programs: &[Program],
+    oracles: &OracleSet,
+    config: &CampaignConfig,
+    jobs: usize,
+    stop: &AtomicBool,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Vec<CellResult> {
+    let chunks_per_cell = config.runs.div_ceil(CHUNK_RUNS);
+    let work: Vec<(usize, u64)> = (0..programs.len())
+        .flat_map(|cell| (0..chunks_per_cell).map(move |chunk| (cell, chunk)))
+        .filter(|&(_, chunk)| config.shard.owns(chunk))
+        .collect();
+    let execute = || {
+        work.par_iter()
+            .map_init(Vec::new, |record, &(cell, chunk)| {
+                let program = &programs[cell];
+                if stop.load(Ordering::Relaxed) {
+                    let mut skipped = CellResult::empty(&program.policy, &program.scenario);
+                    skipped.partial = true;
+                    return (cell, skipped);
+                }
+                let result = run_chunk(program, oracles, config, chunk, record);
+                progress(result.runs);
+                (cell, result)
+            })
+            .collect::<Vec<_>>()
+    };
+    let parts = match rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build() {
+        Ok(pool) => pool.install(execute),
+        // Without a pool of our own, rayon's global pool gives the same result.
+        Err(_) => execute(),
+    };
+    let mut cells: Vec<CellResult> = programs
+        .iter()
+        .map(|p| CellResult::empty(&p.policy, &p.scenario))
+        .collect();
+    for (cell, part) in &parts {
+        cells[*cell].merge(part);
+    }
+    cells
+}
+
+/// The number of runs shard `shard` makes of each cell.
+pub fn shard_runs(runs: u64, shard: Shard) -> u64 {
+    let chunks = runs.div_ceil(CHUNK_RUNS);
+    (0..chunks)
+        .filter(|&c| shard.owns(c))
+        .map(|c| (c * CHUNK_RUNS + CHUNK_RUNS).min(runs) - c * CHUNK_RUNS)
+        .sum()
+}

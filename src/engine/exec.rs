@@ -1,0 +1,185 @@
+//! The step function: the guard and the effect of each operation on the
+//! model state. One call of [`step`] is one atomic step of one thread.
+//!
+//! No allocation, no IO: this is the hot loop of every scheduler.
+
+use crate::engine::program::{Op, Program};
+use crate::fault::FaultKind;
+use crate::ir::{Buffers, Cond, EqOp, Pte};
+use crate::model::{State, ThreadId, record};
+
+/// One scheduling decision: which thread moves, and whether the fault
+/// possible at its current operation fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Choice {
+    pub thread: u8,
+    pub fire: bool,
+}
+
+/// Whether `thread` can take a step now (its guard holds).
+#[inline]
+pub fn enabled(program: &Program, state: &State, thread: ThreadId) -> bool {
+    let code = &program.threads[thread].code;
+    let instr = &code[state.pc[thread] as usize];
+    match instr.op {
+        Op::LockUmount(mode) => state.can_lock_umount(mode),
+        Op::WaitUnfrozen(level) => state.below(level),
+        Op::SbStart(level) => state.below(level.level()),
+        Op::WaitWriters(level) => state.writers(level) == 0,
+        Op::LockPage(page) => state.can_lock_page(page as usize),
+        Op::AwaitFrozen => state.has_record(record::WINDOW_EVER),
+        Op::FlusherSleep => state.flusher_may_wake(program.pages.len()),
+        Op::Done | Op::Jump => false,
+        Op::TryLockUmount(_)
+        | Op::UnlockUmount
+        | Op::SbEnd(_)
+        | Op::SetLevel(_)
+        | Op::UnlockPage(_)
+        | Op::MarkDirty(_)
+        | Op::Allocate(_)
+        | Op::Reserve(_)
+        | Op::Clean(_)
+        | Op::Submit { .. }
+        | Op::TestDirty(_)
+        | Op::Branch { .. }
+        | Op::FailSigbus(_)
+        | Op::StoreEntry { .. }
+        | Op::FaultComplete { .. }
+        | Op::Munmap(_) => true,
+    }
+}
+
+/// The threads that can move, as a bit mask.
+#[inline]
+pub fn enabled_mask(program: &Program, state: &State) -> u32 {
+    let mut mask = 0;
+    for thread in 0..program.threads.len() {
+        if enabled(program, state, thread) {
+            mask |= 1 << thread;
+        }
+    }
+    mask
+}
+
+/// Whether `thread` has finished its program.
+pub fn finished(program: &Program, state: &State, thread: ThreadId) -> bool {
+    program.threads[thread].code[state.pc[thread] as usize].op == Op::Done
+}
+
+/// Whether `thread` is the flusher, asleep between passes.
+pub fn sleeping_flusher(program: &Program, state: &State, thread: ThreadId) -> bool {
+    program.threads[thread].code[state.pc[thread] as usize].op == Op::FlusherSleep
+}
+
+/// Whether a thread is neither finished nor a sleeping flusher: at the end of
+/// a run, such a thread is stuck.
+pub fn stuck(program: &Program, state: &State, thread: ThreadId) -> bool {
+    !finished(program, state, thread) && !sleeping_flusher(program, state, thread)
+}
+
+/// The fault that can fire at `thread`'s next step, if any is enabled and
+/// has firings left in this run.
+#[inline]
+pub fn fault_point(program: &Program, state: &State, thread: ThreadId) -> Option<FaultKind> {
+    let kind = match program.threads[thread].code[state.pc[thread] as usize].op {
+        Op::Submit { .. } => FaultKind::IoError,
+        // A failed trylock on a busy lock is no fault: only a free lock can
+        // be made to fail.
+        Op::TryLockUmount(mode) if state.can_lock_umount(mode) => FaultKind::TrylockFail,
+        _ => return None,
+    };
+    let setting = &program.faults[kind as usize];
+    (setting.enabled && state.faults_fired[kind as usize] < setting.max).then_some(kind)
+}
+
+/// Evaluates an `if` condition on `page`.
+pub fn eval(cond: &Cond, state: &State, page: usize) -> bool {
+    let p = &state.pages[page];
+    match cond {
+        Cond::Buffers(op, value) => {
+            let holds = match value {
+                // The kernel sets BH_Mapped on delalloc buffers too.
+                Buffers::Mapped => p.buffers() != Buffers::Unmapped,
+                other => p.buffers() == *other,
+            };
+            holds == (*op == EqOp::Eq)
+        }
+        Cond::Pte(op, value) => (p.pte() == *value) == (*op == EqOp::Eq),
+        Cond::Level(op, level) => op.holds(state.level(), *level),
+        Cond::Dirty => p.dirty(),
+        Cond::PteDirty => p.pte_dirty(),
+        Cond::Cached => p.cached(),
+        Cond::Locked => p.locked_by().is_some(),
+        Cond::Not(inner) => !eval(inner, state, page),
+        Cond::And(a, b) => eval(a, state, page) && eval(b, state, page),
+        Cond::Or(a, b) => eval(a, state, page) || eval(b, state, page),
+    }
+}
+
+/// Runs one step of `thread`. The caller has checked [`enabled`]; `fire`
+/// may only be true when [`fault_point`] returned a fault.
+#[inline]
+pub fn step(program: &Program, state: &mut State, thread: ThreadId, fire: bool) {
+    let instr = program.threads[thread].code[state.pc[thread] as usize];
+    let mut pc = instr.next;
+    match instr.op {
+        Op::LockUmount(mode) => state.lock_umount(thread, mode),
+        Op::TryLockUmount(mode) => {
+            if fire {
+                state.faults_fired[FaultKind::TrylockFail as usize] += 1;
+                pc = instr.alt;
+            } else if state.can_lock_umount(mode) {
+                state.lock_umount(thread, mode);
+            } else {
+                pc = instr.alt;
+            }
+        }
+        Op::UnlockUmount => state.unlock_umount(thread),
+        Op::WaitUnfrozen(_) | Op::WaitWriters(_) | Op::AwaitFrozen | Op::FlusherSleep => {}
+        Op::SbStart(level) => state.sb_start(level),
+        Op::SbEnd(level) => state.sb_end(level),
+        Op::SetLevel(level) => state.set_level(level, program.pages.len()),
+        Op::LockPage(page) => state.lock_page(thread, page as usize),
+        Op::UnlockPage(page) => state.unlock_page(page as usize),
+        Op::MarkDirty(page) => state.mark_dirty(page as usize),
+        Op::Allocate(page) => state.allocate(page as usize),
+        Op::Reserve(page) => state.reserve(page as usize),
+        Op::Clean(page) => state.clean(page as usize),
+        Op::Submit { page, has_else } => {
+            if fire {
+                state.faults_fired[FaultKind::IoError as usize] += 1;
+                if has_else {
+                    pc = instr.alt;
+                } else {
+                    state.redirty(page as usize);
+                }
+            } else {
+                state.submit(page as usize);
+            }
+        }
+        Op::TestDirty(page) => {
+            if !state.pages[page as usize].dirty() {
+                pc = instr.alt;
+            }
+        }
+        Op::Branch { cond, page } => {
+            if !eval(&program.conds[cond as usize], state, page as usize) {
+                pc = instr.alt;
+            }
+        }
+        Op::FailSigbus(page) => state.fault_fail(thread, page as usize),
+        Op::StoreEntry { page, value } => {
+            let p = &state.pages[page as usize];
+            if p.pte() == Pte::Writable {
+                state.store_through_pte(page as usize, value);
+                pc = instr.alt;
+            } else if !p.cached() {
+                state.read_in(page as usize);
+            }
+        }
+        Op::FaultComplete { page, value } => state.fault_complete(thread, page as usize, value),
+        Op::Munmap(page) => state.munmap(page as usize),
+        Op::Done | Op::Jump => unreachable!("stepped a thread that cannot move"),
+    }
+    state.pc[thread] = pc;
+}

@@ -1,0 +1,304 @@
+//! Exhaustive exploration: every interleaving (and every fault firing within
+//! its per-run bound) of one program, breadth-first, with a visited set of
+//! exact states.
+//!
+//! Gives the exact set of reachable outcomes, the number of distinct states
+//! and transitions, and for each outcome a shortest schedule reaching it
+//! (breadth-first order makes the first one found a shortest one).
+//!
+//! How each outcome is decided:
+//! - outcomes an oracle reports for unfinished runs (frozen-write,
+//!   user-error, dirty-at-freeze) rest on records that never clear once set,
+//!   so they are reachable iff some reachable state has them;
+//! - deadlock, lost-write and safe are judged at terminal states (no thread
+//!   can move);
+//! - step-limit is reachable iff some run can be longer than the step
+//!   budget: the graph has a cycle (an endless run), or its longest path is
+//!   longer than the budget. The witness is a path that runs into the cycle
+//!   and around it until the budget is passed.
+//!
+//! The visited set holds exact states (no fingerprints), so there is no
+//! collision probability to report.
+
+use rustc_hash::FxHashMap;
+
+use crate::engine::exec::{self, Choice};
+use crate::engine::program::Program;
+use crate::model::State;
+use crate::oracle::{Outcome, OracleSet, Outcomes, RunEnd};
+
+/// Limits of one exploration. Hitting any of them makes the result incomplete.
+#[derive(Clone, Copy, Debug)]
+pub struct ExploreLimits {
+    /// Most distinct states.
+    pub states_max: u64,
+    /// Deepest schedule explored.
+    pub depth_max: u32,
+    /// Memory guard for the state table, edges and visited set, in bytes.
+    pub memory_max: u64,
+    /// The step budget of the random campaigns this result is compared with:
+    /// a run longer than this is a step-limit.
+    pub steps_max: u32,
+}
+
+impl Default for ExploreLimits {
+    fn default() -> Self {
+        ExploreLimits { states_max: 20_000_000, depth_max: 100_000, memory_max: 4 << 30, steps_max: 10_000 }
+    }
+}
+
+/// Which limit stopped an exploration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitHit {
+    States(u64),
+    Depth(u32),
+    Memory(u64),
+}
+
+impl std::fmt::Display for LimitHit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LimitHit::States(n) => write!(f, "state limit ({n} states, --max-states)"),
+            LimitHit::Depth(n) => write!(f, "depth limit ({n} steps, --max-depth)"),
+            LimitHit::Memory(n) => write!(f, "memory limit ({} MiB, --max-memory)", n >> 20),
+        }
+    }
+}
+
+/// A shortest schedule reaching an outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shortest {
+    /// Its length in steps (for step-limit: the length of the path into the
+    /// endless part; the schedule itself runs on past the budget).
+    pub depth: u32,
+    pub choices: Vec<Choice>,
+}
+
+/// The result of exploring one cell.
+#[derive(Clone, Debug)]
+pub struct Exploration {
+    pub policy: String,
+    pub scenario: String,
+    /// Every outcome some schedule reaches (a lower bound when incomplete).
+    pub outcomes: Outcomes,
+    /// A shortest witness per outcome, indexed by [`Outcome`].
+    pub shortest: [Option<Shortest>; 7],
+    pub states: u64,
+    pub transitions: u64,
+    /// The greatest breadth-first depth seen.
+    pub depth: u32,
+    /// The longest run, in steps, when the graph has no cycle.
+    pub longest_run: Option<u32>,
+    /// `None` when the search was complete.
+    pub limit: Option<LimitHit>,
+}
+
+impl Exploration {
+    pub fn complete(&self) -> bool {
+        self.limit.is_none()
+    }
+}
+
+/// Bytes one stored state costs, roughly: the state in the table, its key in
+/// the visited map (with hash-table overhead), its parent link and depth.
+pub const BYTES_PER_STATE: u64 =
+    (std::mem::size_of::<State>() * 2 + 4 + 8 + 4 + 8 + 8) as u64;
+const BYTES_PER_EDGE: u64 = 4;
+
+/// Explores `program` completely (or up to `limits`).
+pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -> Exploration {
+    let mut states: Vec<State> = vec![program.initial];
+    let mut parent: Vec<(u32, Choice)> = vec![(u32::MAX, Choice { thread: 0, fire: false })];
+    let mut depth: Vec<u32> = vec![0];
+    let mut index: FxHashMap<State, u32> = FxHashMap::default();
+    index.insert(program.initial, 0);
+    // Successor lists in CSR form: edges of state i are edges[offsets[i]..offsets[i+1]].
+    let mut offsets: Vec<u64> = vec![0];
+    let mut edges: Vec<u32> = Vec::new();
+
+    let mut first: [Option<u32>; 7] = [None; 7];
+    let mut limit = None;
+    let mut cursor = 0usize;
+    let threads = program.threads.len();
+
+    while cursor < states.len() {
+        let state = states[cursor];
+        let d = depth[cursor];
+        // Outcomes that hold however the run continues.
+        let prefix = oracles.judge(&RunEnd { program, state: &state, step_limit: true });
+        for outcome in prefix.iter().filter(|o| *o != Outcome::StepLimit && *o != Outcome::Safe) {
+            first[outcome as usize].get_or_insert(cursor as u32);
+        }
+        let enabled = exec::enabled_mask(program, &state);
+        if enabled == 0 {
+            let end = oracles.judge(&RunEnd { program, state: &state, step_limit: false });
+            for outcome in end.iter() {
+                first[outcome as usize].get_or_insert(cursor as u32);
+            }
+        } else if d >= limits.depth_max {
+            limit.get_or_insert(LimitHit::Depth(limits.depth_max));
+        } else {
+            for thread in 0..threads {
+                if enabled & (1 << thread) == 0 {
+                    continue;
+                }
+                let fault = exec::fault_point(program, &state, thread).is_some();
+                for fire in [false, true] {
+                    if fire && !fault {
+                        continue;
+                    }
+                    let mut next = state;
+                    exec::step(program, &mut next, thread, fire);
+                    let choice = Choice { thread: thread as u8, fire };
+                    let target = match index.get(&next) {
+                        Some(&i) => i,
+                        None => {
+                            let i = states.len() as u32;
+                            states.push(next);
+                            parent.push((cursor as u32, choice));
+                            depth.push(d + 1);
+                            index.insert(next, i);
+                            i
+                        }
+                    };
+                    edges.push(target);
+                }
+            }
+        }
+        offsets.push(edges.len() as u64);
+        cursor += 1;
+        let bytes = states.len() as u64 * BYTES_PER_STATE + edges.len() as u64 * BYTES_PER_EDGE;
+        if states.len() as u64 > limits.states_max {
+            limit = Some(LimitHit::States(limits.states_max));
+            break;
+        }
+        if bytes > limits.memory_max {
+            limit = Some(LimitHit::Memory(limits.memory_max));
+            break;
+        }
+    }
+
+    let explored = cursor;
+    let path = |mut i: u32| {
+        let mut choices = Vec::new();
+        while parent[i as usize].0 != u32::MAX {
+            choices.push(parent[i as usize].1);
+            i = parent[i as usize].0;
+        }
+        choices.reverse();
+        choices
+    };
+    let mut shortest: [Option<Shortest>; 7] = Default::default();
+    let mut outcomes = Outcomes::default();
+    for outcome in Outcome::ALL {
+        if let Some(i) = first[outcome as usize] {
+            outcomes.insert(outcome);
+            shortest[outcome as usize] = Some(Shortest { depth: depth[i as usize], choices: path(i) });
+        }
+    }
+
+    // Step-limit: only decidable over a complete graph.
+    let mut longest_run = None;
+    if limit.is_none() {
+        let n = explored;
+        let succ = |i: usize| &edges[offsets[i] as usize..offsets[i + 1] as usize];
+        // Kahn's algorithm; `longest[i]` is the longest path from the initial state.
+        let mut indegree = vec![0u32; n];
+        for i in 0..n {
+            for &t in succ(i) {
+                indegree[t as usize] += 1;
+            }
+        }
+        let mut longest = vec![0u32; n];
+        let mut queue: Vec<u32> = (0..n as u32).filter(|&i| indegree[i as usize] == 0).collect();
+        let mut removed = vec![false; n];
+        let mut head = 0;
+        while head < queue.len() {
+            let i = queue[head] as usize;
+            head += 1;
+            removed[i] = true;
+            for &t in succ(i) {
+                let t = t as usize;
+                longest[t] = longest[t].max(longest[i] + 1);
+                indegree[t] -= 1;
+                if indegree[t] == 0 {
+                    queue.push(t as u32);
+                }
+            }
+        }
+        let cyclic = removed.iter().any(|r| !r);
+        if cyclic {
+            // Keep only the states from which an endless path leaves: prune,
+            // repeatedly, states with no successor left in the set.
+            let mut alive: Vec<bool> = removed.iter().map(|r| !r).collect();
+            let mut changed = true;
+            while changed {
+                changed = false;
+                for i in 0..n {
+                    if alive[i] && !succ(i).iter().any(|&t| alive[t as usize]) {
+                        alive[i] = false;
+                        changed = true;
+                    }
+                }
+            }
+            if let Some(entry) = (0..n).find(|&i| alive[i]) {
+                let mut choices = path(entry as u32);
+                let entry_depth = choices.len() as u32;
+                let mut at = entry;
+                while choices.len() as u64 <= limits.steps_max as u64 {
+                    let (from, to) = (offsets[at] as usize, offsets[at + 1] as usize);
+                    let k = (from..to).find(|&k| alive[edges[k] as usize]).expect("alive states have alive successors");
+                    let target = edges[k] as usize;
+                    choices.push(parent_choice(program, &states[at], &states[target]));
+                    at = target;
+                }
+                outcomes.insert(Outcome::StepLimit);
+                shortest[Outcome::StepLimit as usize] = Some(Shortest { depth: entry_depth, choices });
+            }
+        } else {
+            let (deepest, length) = longest.iter().enumerate().max_by_key(|(_, l)| **l).map(|(i, l)| (i, *l)).unwrap_or((0, 0));
+            longest_run = Some(length);
+            if length > limits.steps_max {
+                // A longest path exists through `deepest`; rebuild one greedily backwards is
+                // costly, so report the breadth-first path to it (still past the budget
+                // only if it is itself long enough).
+                let _ = deepest;
+                outcomes.insert(Outcome::StepLimit);
+            }
+        }
+    }
+
+    let transitions = edges.len() as u64;
+    let max_depth = depth.iter().take(explored.max(1)).copied().max().unwrap_or(0);
+    Exploration {
+        policy: program.policy.clone(),
+        scenario: program.scenario.clone(),
+        outcomes,
+        shortest,
+        states: states.len() as u64,
+        transitions,
+        depth: max_depth,
+        longest_run,
+        limit,
+    }
+}
+
+/// The choice that leads from `from` to `to` (one exists: `to` is a successor).
+fn parent_choice(program: &Program, from: &State, to: &State) -> Choice {
+    for thread in 0..program.threads.len() {
+        if !exec::enabled(program, from, thread) {
+            continue;
+        }
+        for fire in [false, true] {
+            if fire && exec::fault_point(program, from, thread).is_none() {
+                continue;
+            }
+            let mut next = *from;
+            exec::step(program, &mut next, thread, fire);
+            if next == *to {
+                return Choice { thread: thread as u8, fire };
+            }
+        }
+    }
+    unreachable!("`to` is a successor of `from`")
+}

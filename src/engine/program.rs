@@ -1,0 +1,507 @@
+//! Compiling a checked policy and scenario into a [`Program`]: one flat
+//! instruction list per thread, with every jump resolved, so that the step
+//! loop is a table lookup and a match.
+//!
+//! Hooks are inlined at each use: `sync` is unrolled over the scenario's
+//! pages, `writeback` and `page_mkwrite` are instantiated per page, and `skip`
+//! becomes an edge to the end of the body it returns from. A `Jump` is never a
+//! step: jump chains are threaded away after emission.
+
+use std::fmt;
+
+use crate::fault::{self, FaultKind};
+use crate::ir::{self, Body, Cond, Hook, Level, LockMode, Loc, StmtKind, ThreadKind, WriterLevel};
+use crate::model::{FAULT_KINDS_MAX, State};
+
+/// One operation of the model; see [`crate::engine::exec`] for its guard and effect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    LockUmount(LockMode),
+    /// On failure (or an injected trylock failure) continue at `alt`.
+    TryLockUmount(LockMode),
+    UnlockUmount,
+    WaitUnfrozen(Level),
+    SbStart(WriterLevel),
+    SbEnd(WriterLevel),
+    SetLevel(Level),
+    WaitWriters(WriterLevel),
+    LockPage(u8),
+    UnlockPage(u8),
+    MarkDirty(u8),
+    Allocate(u8),
+    Reserve(u8),
+    Clean(u8),
+    /// With `has_else`, an I/O error continues at `alt`; without, it redirties.
+    Submit { page: u8, has_else: bool },
+    /// `sync`'s per-page test: dirty → `next`, clean → `alt`.
+    TestDirty(u8),
+    /// An `if`: true → `next`, false → `alt`. Indexes [`Program::conds`].
+    Branch { cond: u16, page: u8 },
+    /// `fail sigbus`: `next` is the end of the store.
+    FailSigbus(u8),
+    /// The start of a user store: a writable pte stores and continues at
+    /// `alt`; otherwise a write fault (reading the page in if not cached)
+    /// continues at `next`, the start of `page_mkwrite`.
+    StoreEntry { page: u8, value: u8 },
+    /// The completion of a write fault.
+    FaultComplete { page: u8, value: u8 },
+    Munmap(u8),
+    AwaitFrozen,
+    /// The flusher daemon asleep, waiting for a dirty page and no `s_umount` writer.
+    FlusherSleep,
+    /// The thread has finished.
+    Done,
+    /// Control flow only; never executed (threaded away).
+    Jump,
+}
+
+/// One instruction: an operation, its successors, and where it came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Instr {
+    pub op: Op,
+    pub next: u16,
+    pub alt: u16,
+    /// Index into [`Program::origins`].
+    pub origin: u16,
+}
+
+/// What a step corresponds to in the user's files, for traces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// The statement or action as written (`lock umount write`, `store a 2`).
+    pub text: String,
+    /// Where it is written; `None` for built-in steps (flusher sleep, fault completion).
+    pub loc: Option<Loc>,
+    /// Where it runs: `freeze`, `writeback a`, `page_mkwrite a`, `store a 2`.
+    pub context: String,
+}
+
+/// One thread's compiled code.
+#[derive(Clone, Debug)]
+pub struct ThreadCode {
+    pub name: String,
+    pub flusher: bool,
+    /// Where the thread starts (the first real instruction).
+    pub entry: u16,
+    pub code: Vec<Instr>,
+}
+
+/// A fault's setting in one program.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultSetting {
+    pub enabled: bool,
+    /// Fires when a uniform `u64` is below this (probability × 2⁶⁴, saturated).
+    pub threshold: u64,
+    pub max: u8,
+}
+
+/// A policy and a scenario compiled together: what the engine runs.
+#[derive(Clone, Debug)]
+pub struct Program {
+    pub policy: String,
+    pub scenario: String,
+    pub threads: Vec<ThreadCode>,
+    pub pages: Vec<String>,
+    pub initial: State,
+    pub conds: Vec<Cond>,
+    pub origins: Vec<Origin>,
+    pub faults: [FaultSetting; FAULT_KINDS_MAX],
+}
+
+impl Program {
+    pub fn thread_index(&self, name: &str) -> Option<usize> {
+        self.threads.iter().position(|t| t.name == name)
+    }
+
+    pub fn instr(&self, thread: usize, pc: u16) -> &Instr {
+        &self.threads[thread].code[pc as usize]
+    }
+
+    /// Total number of instructions: a rough bound on a run's useful length.
+    pub fn code_len(&self) -> usize {
+        self.threads.iter().map(|t| t.code.len()).sum()
+    }
+
+    pub fn any_fault_enabled(&self) -> bool {
+        self.faults.iter().any(|f| f.enabled)
+    }
+}
+
+/// Why a policy and a scenario cannot be compiled together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompileError {
+    #[error(
+        "thread `{thread}` compiles to more than {max} instructions (policy `{policy}`, scenario `{scenario}`); use fewer pages or smaller hooks"
+    )]
+    TooLarge { policy: String, scenario: String, thread: String, max: usize },
+    #[error("policy `{policy}`: `sync` runs `writeback`, which runs `sync` again (nested {depth} deep)")]
+    SyncRecursion { policy: String, depth: usize },
+    #[error("scenario `{scenario}` has {count} {what}; at most {max} are supported")]
+    ScenarioTooLarge { scenario: String, what: &'static str, count: usize, max: usize },
+}
+
+const CODE_LEN_MAX: usize = u16::MAX as usize - 1;
+const SYNC_NESTING_MAX: usize = 3;
+
+/// Compiles `policy` × `scenario`.
+pub fn compile(policy: &ir::Policy, scenario: &ir::Scenario) -> Result<Program, CompileError> {
+    if scenario.pages.len() > crate::model::PAGES_MAX {
+        return Err(CompileError::ScenarioTooLarge {
+            scenario: scenario.name.clone(),
+            what: "pages",
+            count: scenario.pages.len(),
+            max: crate::model::PAGES_MAX,
+        });
+    }
+    if scenario.threads.len() > crate::model::THREADS_MAX {
+        return Err(CompileError::ScenarioTooLarge {
+            scenario: scenario.name.clone(),
+            what: "threads",
+            count: scenario.threads.len(),
+            max: crate::model::THREADS_MAX,
+        });
+    }
+    let mut compiler = Compiler {
+        policy,
+        scenario,
+        conds: Vec::new(),
+        origins: Vec::new(),
+    };
+    let mut threads = Vec::new();
+    for spec in &scenario.threads {
+        let code = compiler.thread(spec)?;
+        threads.push(code);
+    }
+    let mut initial = State::new(&scenario.pages);
+    for (i, thread) in threads.iter().enumerate() {
+        initial.pc[i] = thread.entry;
+    }
+    let mut faults = [FaultSetting::default(); FAULT_KINDS_MAX];
+    // A scenario's setting for a fault overrides the policy's.
+    for spec in policy.faults.iter().chain(&scenario.faults) {
+        if let Some(kind) = FaultKind::from_name(&spec.name) {
+            faults[kind as usize] = FaultSetting {
+                enabled: spec.max > 0 && spec.probability > 0.0,
+                threshold: fault::probability_threshold(spec.probability),
+                max: spec.max.min(u8::MAX as u32) as u8,
+            };
+        }
+    }
+    Ok(Program {
+        policy: policy.name.clone(),
+        scenario: scenario.name.clone(),
+        threads,
+        pages: scenario.pages.iter().map(|p| p.name.clone()).collect(),
+        initial,
+        conds: compiler.conds,
+        origins: compiler.origins,
+        faults,
+    })
+}
+
+struct Compiler<'a> {
+    policy: &'a ir::Policy,
+    scenario: &'a ir::Scenario,
+    conds: Vec<Cond>,
+    origins: Vec<Origin>,
+}
+
+/// Emission state for one thread.
+struct Emitter {
+    code: Vec<Instr>,
+}
+
+/// Where `skip` and `fail sigbus` go inside the body being emitted: lists of
+/// instructions to patch once the target is known.
+#[derive(Default)]
+struct Exits {
+    skips: Vec<usize>,
+    fails: Vec<usize>,
+}
+
+impl Emitter {
+    fn emit(&mut self, op: Op, origin: u16) -> usize {
+        let index = self.code.len();
+        let next = (index + 1).min(u16::MAX as usize) as u16;
+        self.code.push(Instr { op, next, alt: next, origin });
+        index
+    }
+
+    fn here(&self) -> u16 {
+        self.code.len().min(u16::MAX as usize) as u16
+    }
+
+    /// Follow `Jump`s from `pc` to the first real instruction.
+    fn resolve(&self, mut pc: u16) -> u16 {
+        for _ in 0..=self.code.len() {
+            match self.code.get(pc as usize) {
+                Some(instr) if instr.op == Op::Jump => pc = instr.next,
+                _ => return pc,
+            }
+        }
+        unreachable!("a cycle of jumps: every loop passes through FlusherSleep")
+    }
+
+    fn thread_jumps(&mut self) {
+        for i in 0..self.code.len() {
+            let next = self.resolve(self.code[i].next);
+            let alt = self.resolve(self.code[i].alt);
+            self.code[i].next = next;
+            self.code[i].alt = alt;
+        }
+    }
+}
+
+impl Compiler<'_> {
+    fn origin(&mut self, text: String, loc: Option<Loc>, context: &str) -> u16 {
+        self.origins.push(Origin { text, loc, context: context.to_string() });
+        (self.origins.len() - 1).min(u16::MAX as usize) as u16
+    }
+
+    fn page_name(&self, page: usize) -> &str {
+        &self.scenario.pages[page].name
+    }
+
+    fn thread(&mut self, spec: &ir::ThreadSpec) -> Result<ThreadCode, CompileError> {
+        let mut out = Emitter { code: Vec::new() };
+        let flusher = matches!(spec.kind, ThreadKind::Flusher);
+        match &spec.kind {
+            ThreadKind::Flusher => {
+                let origin = self.origin("flusher sleeps".into(), None, "flusher");
+                out.emit(Op::FlusherSleep, origin);
+                self.hook(&mut out, Hook::Flusher, None, "flusher", 0)?;
+                let jump = out.emit(Op::Jump, origin);
+                out.code[jump].next = 0;
+            }
+            ThreadKind::Program(actions) => {
+                for action in actions {
+                    self.action(&mut out, action)?;
+                }
+                let origin = self.origin("done".into(), None, "");
+                let done = out.emit(Op::Done, origin);
+                out.code[done].next = done as u16;
+                out.code[done].alt = done as u16;
+            }
+        }
+        if out.code.len() > CODE_LEN_MAX {
+            return Err(CompileError::TooLarge {
+                policy: self.policy.name.clone(),
+                scenario: self.scenario.name.clone(),
+                thread: spec.name.clone(),
+                max: CODE_LEN_MAX,
+            });
+        }
+        out.thread_jumps();
+        // The entry point may itself be a jump (a body that starts with `skip`).
+        let entry = out.resolve(0);
+        Ok(ThreadCode { name: spec.name.clone(), flusher, entry, code: out.code })
+    }
+
+    fn action(&mut self, out: &mut Emitter, action: &ir::Action) -> Result<(), CompileError> {
+        use ir::ActionKind::*;
+        let loc = Some(action.loc);
+        match action.kind {
+            Store { page, value } => {
+                let context = format!("store {} {}", self.page_name(page), value);
+                let origin = self.origin(context.clone(), loc, &context);
+                let entry = out.emit(Op::StoreEntry { page: page as u8, value }, origin);
+                let mut exits = Exits::default();
+                let body_context = format!("page_mkwrite {}", self.page_name(page));
+                self.body(out, &self.policy.hooks.page_mkwrite, Some(page), &body_context, &mut exits, 0)?;
+                let complete_at = out.here();
+                for skip in exits.skips {
+                    out.code[skip].next = complete_at;
+                }
+                let origin = self.origin(format!("fault completes: {context}"), loc, &context);
+                out.emit(Op::FaultComplete { page: page as u8, value }, origin);
+                let after = out.here();
+                out.code[entry].alt = after;
+                for fail in exits.fails {
+                    out.code[fail].next = after;
+                }
+            }
+            Munmap { page } => {
+                let text = format!("munmap {}", self.page_name(page));
+                let origin = self.origin(text.clone(), loc, &text);
+                out.emit(Op::Munmap(page as u8), origin);
+            }
+            Msync { page } => {
+                let text = format!("msync {}", self.page_name(page));
+                let origin = self.origin(format!("{text}: test dirty"), loc, &text);
+                self.writeback_if_dirty(out, page, origin, 0)?;
+            }
+            AwaitFrozen => {
+                let origin = self.origin("await frozen".into(), loc, "await frozen");
+                out.emit(Op::AwaitFrozen, origin);
+            }
+            Freeze => self.hook(out, Hook::Freeze, None, "freeze", 0)?,
+            Thaw => self.hook(out, Hook::Thaw, None, "thaw", 0)?,
+        }
+        Ok(())
+    }
+
+    /// Emits a whole hook; `skip` returns to just after it.
+    fn hook(
+        &mut self,
+        out: &mut Emitter,
+        hook: Hook,
+        page: Option<usize>,
+        context: &str,
+        depth: usize,
+    ) -> Result<(), CompileError> {
+        let mut exits = Exits::default();
+        self.body(out, self.policy.hooks.get(hook), page, context, &mut exits, depth)?;
+        let end = out.here();
+        for skip in exits.skips {
+            out.code[skip].next = end;
+        }
+        // `fail sigbus` outside page_mkwrite is rejected by the checker; if
+        // one got here, it ends the hook like `skip`.
+        for fail in exits.fails {
+            out.code[fail].next = end;
+        }
+        Ok(())
+    }
+
+    /// `sync`'s per-page step and `msync`: test PG_dirty, run writeback if set.
+    fn writeback_if_dirty(
+        &mut self,
+        out: &mut Emitter,
+        page: usize,
+        origin: u16,
+        depth: usize,
+    ) -> Result<(), CompileError> {
+        if depth > SYNC_NESTING_MAX {
+            return Err(CompileError::SyncRecursion { policy: self.policy.name.clone(), depth });
+        }
+        let test = out.emit(Op::TestDirty(page as u8), origin);
+        let context = format!("writeback {}", self.page_name(page));
+        self.hook(out, Hook::Writeback, Some(page), &context, depth + 1)?;
+        out.code[test].alt = out.here();
+        Ok(())
+    }
+
+    fn body(
+        &mut self,
+        out: &mut Emitter,
+        body: &Body,
+        page: Option<usize>,
+        context: &str,
+        exits: &mut Exits,
+        depth: usize,
+    ) -> Result<(), CompileError> {
+        for stmt in body {
+            self.stmt(out, stmt, page, context, exits, depth)?;
+        }
+        Ok(())
+    }
+
+    fn stmt(
+        &mut self,
+        out: &mut Emitter,
+        stmt: &ir::Stmt,
+        page: Option<usize>,
+        context: &str,
+        exits: &mut Exits,
+        depth: usize,
+    ) -> Result<(), CompileError> {
+        let origin = self.origin(stmt.kind.head(), Some(stmt.loc), context);
+        // The checker guarantees page statements only run where there is a
+        // page; page 0 is a harmless stand-in should one slip through.
+        let p = page.unwrap_or(0) as u8;
+        match &stmt.kind {
+            StmtKind::LockUmount(mode) => {
+                out.emit(Op::LockUmount(*mode), origin);
+            }
+            StmtKind::TryLockUmount { mode, otherwise } => {
+                let at = out.emit(Op::TryLockUmount(*mode), origin);
+                let over = out.emit(Op::Jump, origin);
+                out.code[at].alt = out.here();
+                self.body(out, otherwise, page, context, exits, depth)?;
+                out.code[over].next = out.here();
+            }
+            StmtKind::UnlockUmount => {
+                out.emit(Op::UnlockUmount, origin);
+            }
+            StmtKind::WaitUnfrozen(level) => {
+                out.emit(Op::WaitUnfrozen(*level), origin);
+            }
+            StmtKind::SbStart(level) => {
+                out.emit(Op::SbStart(*level), origin);
+            }
+            StmtKind::SbEnd(level) => {
+                out.emit(Op::SbEnd(*level), origin);
+            }
+            StmtKind::SetLevel(level) => {
+                out.emit(Op::SetLevel(*level), origin);
+            }
+            StmtKind::WaitWriters(level) => {
+                out.emit(Op::WaitWriters(*level), origin);
+            }
+            StmtKind::LockPage => {
+                out.emit(Op::LockPage(p), origin);
+            }
+            StmtKind::UnlockPage => {
+                out.emit(Op::UnlockPage(p), origin);
+            }
+            StmtKind::MarkDirty => {
+                out.emit(Op::MarkDirty(p), origin);
+            }
+            StmtKind::Allocate => {
+                out.emit(Op::Allocate(p), origin);
+            }
+            StmtKind::Reserve => {
+                out.emit(Op::Reserve(p), origin);
+            }
+            StmtKind::Clean => {
+                out.emit(Op::Clean(p), origin);
+            }
+            StmtKind::Submit { otherwise } => {
+                let at = out.emit(Op::Submit { page: p, has_else: otherwise.is_some() }, origin);
+                if let Some(otherwise) = otherwise {
+                    let over = out.emit(Op::Jump, origin);
+                    out.code[at].alt = out.here();
+                    self.body(out, otherwise, page, context, exits, depth)?;
+                    out.code[over].next = out.here();
+                }
+            }
+            StmtKind::Sync => {
+                for page in 0..self.scenario.pages.len() {
+                    let origin = self.origin(
+                        format!("sync: test dirty {}", self.page_name(page)),
+                        Some(stmt.loc),
+                        context,
+                    );
+                    self.writeback_if_dirty(out, page, origin, depth)?;
+                }
+            }
+            StmtKind::FailSigbus => {
+                let at = out.emit(Op::FailSigbus(p), origin);
+                exits.fails.push(at);
+            }
+            StmtKind::Skip => {
+                let at = out.emit(Op::Jump, origin);
+                exits.skips.push(at);
+            }
+            StmtKind::If { cond, then, otherwise } => {
+                let cond_index = self.conds.iter().position(|c| c == cond).unwrap_or_else(|| {
+                    self.conds.push(cond.clone());
+                    self.conds.len() - 1
+                });
+                let at = out.emit(Op::Branch { cond: cond_index as u16, page: p }, origin);
+                self.body(out, then, page, context, exits, depth)?;
+                let over = out.emit(Op::Jump, origin);
+                out.code[at].alt = out.here();
+                self.body(out, otherwise, page, context, exits, depth)?;
+                out.code[over].next = out.here();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self:?}")
+    }
+}

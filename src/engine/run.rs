@@ -1,0 +1,144 @@
+//! Running one program to the end under a scheduler, recording its choices.
+
+use crate::engine::exec::{self, Choice};
+use crate::engine::program::Program;
+use crate::engine::scheduler::Scheduler;
+use crate::model::State;
+use crate::oracle::{OracleSet, Outcomes, RunEnd};
+
+/// How one run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunResult {
+    pub outcomes: Outcomes,
+    /// Steps taken.
+    pub steps: u32,
+    /// The run passed its step budget.
+    pub step_limit: bool,
+    pub state: State,
+}
+
+/// Runs `program` from its initial state until no thread can move or
+/// `steps_max` steps have been taken. Every choice is pushed to `record`
+/// (cleared first) when one is given; the caller reuses its buffer, so the
+/// loop does not allocate once the buffer has grown.
+pub fn run(
+    program: &Program,
+    oracles: &OracleSet,
+    scheduler: &mut dyn Scheduler,
+    seed: u64,
+    steps_max: u32,
+    mut record: Option<&mut Vec<Choice>>,
+) -> RunResult {
+    if let Some(record) = record.as_deref_mut() {
+        record.clear();
+    }
+    scheduler.begin(program, seed);
+    let mut state = program.initial;
+    let mut steps = 0u32;
+    let mut step_limit = false;
+    loop {
+        let enabled = exec::enabled_mask(program, &state);
+        if enabled == 0 {
+            break;
+        }
+        if steps >= steps_max {
+            step_limit = true;
+            break;
+        }
+        let thread = scheduler.pick(program, &state, enabled, steps);
+        debug_assert!(enabled & (1 << thread) != 0, "scheduler picked a blocked thread");
+        let fire = match exec::fault_point(program, &state, thread) {
+            Some(kind) => scheduler.fire(program, kind),
+            None => false,
+        };
+        exec::step(program, &mut state, thread, fire);
+        if cfg!(debug_assertions) {
+            state.assert_invariants(program.threads.len(), program.pages.len());
+        }
+        if let Some(record) = record.as_deref_mut() {
+            record.push(Choice { thread: thread as u8, fire });
+        }
+        steps += 1;
+    }
+    let outcomes = oracles.judge(&RunEnd { program, state: &state, step_limit });
+    RunResult { outcomes, steps, step_limit, state }
+}
+
+/// Why a recorded schedule does not fit a program.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayError {
+    #[error("step {step}: thread `{thread}` cannot move here ({why})")]
+    Blocked { step: usize, thread: String, why: String },
+    #[error("step {step}: `{thread}!` asks for a fault, but none can fire at `{statement}`")]
+    NoFault { step: usize, thread: String, statement: String },
+    #[error("step {step}: thread index {index} does not exist in scenario `{scenario}`")]
+    NoThread { step: usize, index: usize, scenario: String },
+}
+
+/// One step of a replay, for traces.
+#[derive(Clone, Debug)]
+pub struct TraceStep {
+    pub choice: Choice,
+    /// The instruction index the thread was at.
+    pub pc: u16,
+    pub before: State,
+    pub after: State,
+}
+
+/// Replays `choices` exactly; then, if the schedule ends while threads can
+/// still move, the run is judged where it stopped only if `complete` is false;
+/// otherwise the remaining steps error. Returns the result and the trace.
+pub fn replay(
+    program: &Program,
+    oracles: &OracleSet,
+    choices: &[Choice],
+    steps_max: u32,
+) -> Result<(RunResult, Vec<TraceStep>), ReplayError> {
+    let mut state = program.initial;
+    let mut trace = Vec::with_capacity(choices.len());
+    for (i, choice) in choices.iter().enumerate() {
+        let thread = choice.thread as usize;
+        if thread >= program.threads.len() {
+            return Err(ReplayError::NoThread {
+                step: i + 1,
+                index: thread,
+                scenario: program.scenario.clone(),
+            });
+        }
+        let name = program.threads[thread].name.clone();
+        if !exec::enabled(program, &state, thread) {
+            let instr = program.instr(thread, state.pc[thread]);
+            let origin = &program.origins[instr.origin as usize];
+            let why = if exec::finished(program, &state, thread) {
+                "it has finished".to_string()
+            } else {
+                format!("it is blocked at `{}`", origin.text)
+            };
+            return Err(ReplayError::Blocked { step: i + 1, thread: name, why });
+        }
+        if choice.fire && exec::fault_point(program, &state, thread).is_none() {
+            let instr = program.instr(thread, state.pc[thread]);
+            return Err(ReplayError::NoFault {
+                step: i + 1,
+                thread: name,
+                statement: program.origins[instr.origin as usize].text.clone(),
+            });
+        }
+        let before = state;
+        let pc = state.pc[thread];
+        exec::step(program, &mut state, thread, choice.fire);
+        state.assert_invariants(program.threads.len(), program.pages.len());
+        trace.push(TraceStep { choice: *choice, pc, before, after: state });
+    }
+    let steps = choices.len() as u32;
+    let can_move = exec::enabled_mask(program, &state) != 0;
+    let step_limit = can_move && steps >= steps_max;
+    let outcomes = oracles.judge(&RunEnd { program, state: &state, step_limit });
+    Ok((RunResult { outcomes, steps, step_limit, state }, trace))
+}
+
+/// Whether some thread can still move after `result` (the schedule stopped
+/// early: the run is unfinished rather than ended).
+pub fn can_continue(program: &Program, result: &RunResult) -> bool {
+    exec::enabled_mask(program, &result.state) != 0
+}

@@ -1,0 +1,16 @@
+//! deadlock: the run ended (no thread can move) with some thread other than
+//! a sleeping flusher unfinished.
+
+use super::{Oracle, Outcome, RunEnd};
+
+pub struct Deadlock;
+
+impl Oracle for Deadlock {
+    fn outcome(&self) -> Outcome {
+        Outcome::Deadlock
+    }
+
+    fn judge(&self, end: &RunEnd<'_>) -> bool {
+        end.terminated() && end.any_stuck()
+    }
+}
