@@ -1,1 +1,3 @@
 //! Rendering: tables, Markdown, JSON, traces, diagnostics and IR text. The only place that formats text for people.
+pub mod diagnostics;
+pub mod ir_text;
