@@ -236,7 +236,12 @@ impl Cond {
     pub fn reads_page(&self) -> bool {
         match self {
             Cond::Level(..) => false,
-            Cond::Buffers(..) | Cond::Pte(..) | Cond::Dirty | Cond::PteDirty | Cond::Cached | Cond::Locked => true,
+            Cond::Buffers(..)
+            | Cond::Pte(..)
+            | Cond::Dirty
+            | Cond::PteDirty
+            | Cond::Cached
+            | Cond::Locked => true,
             Cond::Not(inner) => inner.reads_page(),
             Cond::And(a, b) | Cond::Or(a, b) => a.reads_page() || b.reads_page(),
         }
@@ -318,7 +323,13 @@ pub enum Hook {
 }
 
 impl Hook {
-    pub const ALL: [Hook; 5] = [Hook::Freeze, Hook::Thaw, Hook::PageMkwrite, Hook::Writeback, Hook::Flusher];
+    pub const ALL: [Hook; 5] = [
+        Hook::Freeze,
+        Hook::Thaw,
+        Hook::PageMkwrite,
+        Hook::Writeback,
+        Hook::Flusher,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {

@@ -14,10 +14,10 @@ use rayon::prelude::*;
 use crate::engine::exec::Choice;
 use crate::engine::program::Program;
 use crate::engine::run::run;
-use crate::engine::scheduler::SchedulerKind;
 use crate::engine::schedule;
+use crate::engine::scheduler::SchedulerKind;
 use crate::engine::seeds::RunSeeds;
-use crate::oracle::{Outcome, OracleSet, Outcomes};
+use crate::oracle::{OracleSet, Outcome, Outcomes};
 
 /// Runs per chunk: the unit of parallel work and of sharding.
 pub const CHUNK_RUNS: u64 = 1024;
@@ -138,7 +138,14 @@ fn run_chunk(
     let mut scheduler = config.scheduler.build();
     for index in first..last {
         let seed = seeds.next_seed();
-        let outcome = run(program, oracles, scheduler.as_mut(), seed, config.steps_max, Some(record));
+        let outcome = run(
+            program,
+            oracles,
+            scheduler.as_mut(),
+            seed,
+            config.steps_max,
+            Some(record),
+        );
         result.runs += 1;
         result.steps_total += outcome.steps as u64;
         result.steps_longest = result.steps_longest.max(outcome.steps);

@@ -25,7 +25,7 @@ use rustc_hash::FxHashMap;
 use crate::engine::exec::{self, Choice};
 use crate::engine::program::Program;
 use crate::model::State;
-use crate::oracle::{Outcome, OracleSet, Outcomes, RunEnd};
+use crate::oracle::{OracleSet, Outcome, Outcomes, RunEnd};
 
 /// Limits of one exploration. Hitting any of them makes the result incomplete.
 #[derive(Clone, Copy, Debug)]
@@ -43,7 +43,12 @@ pub struct ExploreLimits {
 
 impl Default for ExploreLimits {
     fn default() -> Self {
-        ExploreLimits { states_max: 20_000_000, depth_max: 100_000, memory_max: 4 << 30, steps_max: 10_000 }
+        ExploreLimits {
+            states_max: 20_000_000,
+            depth_max: 100_000,
+            memory_max: 4 << 30,
+            steps_max: 10_000,
+        }
     }
 }
 
@@ -101,14 +106,19 @@ impl Exploration {
 
 /// Bytes one stored state costs, roughly: the state in the table, its key in
 /// the visited map (with hash-table overhead), its parent link and depth.
-pub const BYTES_PER_STATE: u64 =
-    (std::mem::size_of::<State>() * 2 + 4 + 8 + 4 + 8 + 8) as u64;
+pub const BYTES_PER_STATE: u64 = (std::mem::size_of::<State>() * 2 + 4 + 8 + 4 + 8 + 8) as u64;
 const BYTES_PER_EDGE: u64 = 4;
 
 /// Explores `program` completely (or up to `limits`).
 pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -> Exploration {
     let mut states: Vec<State> = vec![program.initial];
-    let mut parent: Vec<(u32, Choice)> = vec![(u32::MAX, Choice { thread: 0, fire: false })];
+    let mut parent: Vec<(u32, Choice)> = vec![(
+        u32::MAX,
+        Choice {
+            thread: 0,
+            fire: false,
+        },
+    )];
     let mut depth: Vec<u32> = vec![0];
     let mut index: FxHashMap<State, u32> = FxHashMap::default();
     index.insert(program.initial, 0);
@@ -125,13 +135,23 @@ pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -
         let state = states[cursor];
         let d = depth[cursor];
         // Outcomes that hold however the run continues.
-        let prefix = oracles.judge(&RunEnd { program, state: &state, step_limit: true });
-        for outcome in prefix.iter().filter(|o| *o != Outcome::StepLimit && *o != Outcome::Safe) {
+        let prefix = oracles.judge(&RunEnd {
+            program,
+            state: &state,
+            terminated: false,
+            step_limit: false,
+        });
+        for outcome in prefix.iter() {
             first[outcome as usize].get_or_insert(cursor as u32);
         }
         let enabled = exec::enabled_mask(program, &state);
         if enabled == 0 {
-            let end = oracles.judge(&RunEnd { program, state: &state, step_limit: false });
+            let end = oracles.judge(&RunEnd {
+                program,
+                state: &state,
+                terminated: true,
+                step_limit: false,
+            });
             for outcome in end.iter() {
                 first[outcome as usize].get_or_insert(cursor as u32);
             }
@@ -149,7 +169,10 @@ pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -
                     }
                     let mut next = state;
                     exec::step(program, &mut next, thread, fire);
-                    let choice = Choice { thread: thread as u8, fire };
+                    let choice = Choice {
+                        thread: thread as u8,
+                        fire,
+                    };
                     let target = match index.get(&next) {
                         Some(&i) => i,
                         None => {
@@ -193,7 +216,10 @@ pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -
     for outcome in Outcome::ALL {
         if let Some(i) = first[outcome as usize] {
             outcomes.insert(outcome);
-            shortest[outcome as usize] = Some(Shortest { depth: depth[i as usize], choices: path(i) });
+            shortest[outcome as usize] = Some(Shortest {
+                depth: depth[i as usize],
+                choices: path(i),
+            });
         }
     }
 
@@ -247,16 +273,26 @@ pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -
                 let mut at = entry;
                 while choices.len() as u64 <= limits.steps_max as u64 {
                     let (from, to) = (offsets[at] as usize, offsets[at + 1] as usize);
-                    let k = (from..to).find(|&k| alive[edges[k] as usize]).expect("alive states have alive successors");
+                    let k = (from..to)
+                        .find(|&k| alive[edges[k] as usize])
+                        .expect("alive states have alive successors");
                     let target = edges[k] as usize;
                     choices.push(parent_choice(program, &states[at], &states[target]));
                     at = target;
                 }
                 outcomes.insert(Outcome::StepLimit);
-                shortest[Outcome::StepLimit as usize] = Some(Shortest { depth: entry_depth, choices });
+                shortest[Outcome::StepLimit as usize] = Some(Shortest {
+                    depth: entry_depth,
+                    choices,
+                });
             }
         } else {
-            let (deepest, length) = longest.iter().enumerate().max_by_key(|(_, l)| **l).map(|(i, l)| (i, *l)).unwrap_or((0, 0));
+            let (deepest, length) = longest
+                .iter()
+                .enumerate()
+                .max_by_key(|(_, l)| **l)
+                .map(|(i, l)| (i, *l))
+                .unwrap_or((0, 0));
             longest_run = Some(length);
             if length > limits.steps_max {
                 // A longest path exists through `deepest`; rebuild one greedily backwards is
@@ -296,7 +332,10 @@ fn parent_choice(program: &Program, from: &State, to: &State) -> Choice {
             let mut next = *from;
             exec::step(program, &mut next, thread, fire);
             if next == *to {
-                return Choice { thread: thread as u8, fire };
+                return Choice {
+                    thread: thread as u8,
+                    fire,
+                };
             }
         }
     }

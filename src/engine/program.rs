@@ -10,7 +10,7 @@
 use std::fmt;
 
 use crate::fault::{self, FaultKind};
-use crate::ir::{self, Body, Cond, Hook, Level, LockMode, Loc, StmtKind, ThreadKind, WriterLevel};
+use crate::ir::{self, Body, Cond, Hook, Level, Loc, LockMode, StmtKind, ThreadKind, WriterLevel};
 use crate::model::{FAULT_KINDS_MAX, State};
 
 /// One operation of the model; see [`crate::engine::exec`] for its guard and effect.
@@ -32,19 +32,31 @@ pub enum Op {
     Reserve(u8),
     Clean(u8),
     /// With `has_else`, an I/O error continues at `alt`; without, it redirties.
-    Submit { page: u8, has_else: bool },
+    Submit {
+        page: u8,
+        has_else: bool,
+    },
     /// `sync`'s per-page test: dirty → `next`, clean → `alt`.
     TestDirty(u8),
     /// An `if`: true → `next`, false → `alt`. Indexes [`Program::conds`].
-    Branch { cond: u16, page: u8 },
+    Branch {
+        cond: u16,
+        page: u8,
+    },
     /// `fail sigbus`: `next` is the end of the store.
     FailSigbus(u8),
     /// The start of a user store: a writable pte stores and continues at
     /// `alt`; otherwise a write fault (reading the page in if not cached)
     /// continues at `next`, the start of `page_mkwrite`.
-    StoreEntry { page: u8, value: u8 },
+    StoreEntry {
+        page: u8,
+        value: u8,
+    },
     /// The completion of a write fault.
-    FaultComplete { page: u8, value: u8 },
+    FaultComplete {
+        page: u8,
+        value: u8,
+    },
     Munmap(u8),
     AwaitFrozen,
     /// The flusher daemon asleep, waiting for a dirty page and no `s_umount` writer.
@@ -133,11 +145,21 @@ pub enum CompileError {
     #[error(
         "thread `{thread}` compiles to more than {max} instructions (policy `{policy}`, scenario `{scenario}`); use fewer pages or smaller hooks"
     )]
-    TooLarge { policy: String, scenario: String, thread: String, max: usize },
+    TooLarge {
+        policy: String,
+        scenario: String,
+        thread: String,
+        max: usize,
+    },
     #[error("policy `{policy}`: `sync` runs `writeback`, which runs `sync` again (nested {depth} deep)")]
     SyncRecursion { policy: String, depth: usize },
     #[error("scenario `{scenario}` has {count} {what}; at most {max} are supported")]
-    ScenarioTooLarge { scenario: String, what: &'static str, count: usize, max: usize },
+    ScenarioTooLarge {
+        scenario: String,
+        what: &'static str,
+        count: usize,
+        max: usize,
+    },
 }
 
 const CODE_LEN_MAX: usize = u16::MAX as usize - 1;
@@ -223,7 +245,12 @@ impl Emitter {
     fn emit(&mut self, op: Op, origin: u16) -> usize {
         let index = self.code.len();
         let next = (index + 1).min(u16::MAX as usize) as u16;
-        self.code.push(Instr { op, next, alt: next, origin });
+        self.code.push(Instr {
+            op,
+            next,
+            alt: next,
+            origin,
+        });
         index
     }
 
@@ -254,7 +281,11 @@ impl Emitter {
 
 impl Compiler<'_> {
     fn origin(&mut self, text: String, loc: Option<Loc>, context: &str) -> u16 {
-        self.origins.push(Origin { text, loc, context: context.to_string() });
+        self.origins.push(Origin {
+            text,
+            loc,
+            context: context.to_string(),
+        });
         (self.origins.len() - 1).min(u16::MAX as usize) as u16
     }
 
@@ -267,7 +298,11 @@ impl Compiler<'_> {
         let flusher = matches!(spec.kind, ThreadKind::Flusher);
         match &spec.kind {
             ThreadKind::Flusher => {
-                let origin = self.origin("flusher sleeps".into(), None, "flusher");
+                let origin = self.origin(
+                    "flusher wakes: a page is dirty and s_umount is not held for writing".into(),
+                    None,
+                    "flusher",
+                );
                 out.emit(Op::FlusherSleep, origin);
                 self.hook(&mut out, Hook::Flusher, None, "flusher", 0)?;
                 let jump = out.emit(Op::Jump, origin);
@@ -294,7 +329,12 @@ impl Compiler<'_> {
         out.thread_jumps();
         // The entry point may itself be a jump (a body that starts with `skip`).
         let entry = out.resolve(0);
-        Ok(ThreadCode { name: spec.name.clone(), flusher, entry, code: out.code })
+        Ok(ThreadCode {
+            name: spec.name.clone(),
+            flusher,
+            entry,
+            code: out.code,
+        })
     }
 
     fn action(&mut self, out: &mut Emitter, action: &ir::Action) -> Result<(), CompileError> {
@@ -304,16 +344,35 @@ impl Compiler<'_> {
             Store { page, value } => {
                 let context = format!("store {} {}", self.page_name(page), value);
                 let origin = self.origin(context.clone(), loc, &context);
-                let entry = out.emit(Op::StoreEntry { page: page as u8, value }, origin);
+                let entry = out.emit(
+                    Op::StoreEntry {
+                        page: page as u8,
+                        value,
+                    },
+                    origin,
+                );
                 let mut exits = Exits::default();
                 let body_context = format!("page_mkwrite {}", self.page_name(page));
-                self.body(out, &self.policy.hooks.page_mkwrite, Some(page), &body_context, &mut exits, 0)?;
+                self.body(
+                    out,
+                    &self.policy.hooks.page_mkwrite,
+                    Some(page),
+                    &body_context,
+                    &mut exits,
+                    0,
+                )?;
                 let complete_at = out.here();
                 for skip in exits.skips {
                     out.code[skip].next = complete_at;
                 }
                 let origin = self.origin(format!("fault completes: {context}"), loc, &context);
-                out.emit(Op::FaultComplete { page: page as u8, value }, origin);
+                out.emit(
+                    Op::FaultComplete {
+                        page: page as u8,
+                        value,
+                    },
+                    origin,
+                );
                 let after = out.here();
                 out.code[entry].alt = after;
                 for fail in exits.fails {
@@ -372,7 +431,10 @@ impl Compiler<'_> {
         depth: usize,
     ) -> Result<(), CompileError> {
         if depth > SYNC_NESTING_MAX {
-            return Err(CompileError::SyncRecursion { policy: self.policy.name.clone(), depth });
+            return Err(CompileError::SyncRecursion {
+                policy: self.policy.name.clone(),
+                depth,
+            });
         }
         let test = out.emit(Op::TestDirty(page as u8), origin);
         let context = format!("writeback {}", self.page_name(page));
@@ -457,7 +519,13 @@ impl Compiler<'_> {
                 out.emit(Op::Clean(p), origin);
             }
             StmtKind::Submit { otherwise } => {
-                let at = out.emit(Op::Submit { page: p, has_else: otherwise.is_some() }, origin);
+                let at = out.emit(
+                    Op::Submit {
+                        page: p,
+                        has_else: otherwise.is_some(),
+                    },
+                    origin,
+                );
                 if let Some(otherwise) = otherwise {
                     let over = out.emit(Op::Jump, origin);
                     out.code[at].alt = out.here();
@@ -483,12 +551,22 @@ impl Compiler<'_> {
                 let at = out.emit(Op::Jump, origin);
                 exits.skips.push(at);
             }
-            StmtKind::If { cond, then, otherwise } => {
+            StmtKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
                 let cond_index = self.conds.iter().position(|c| c == cond).unwrap_or_else(|| {
                     self.conds.push(cond.clone());
                     self.conds.len() - 1
                 });
-                let at = out.emit(Op::Branch { cond: cond_index as u16, page: p }, origin);
+                let at = out.emit(
+                    Op::Branch {
+                        cond: cond_index as u16,
+                        page: p,
+                    },
+                    origin,
+                );
                 self.body(out, then, page, context, exits, depth)?;
                 let over = out.emit(Op::Jump, origin);
                 out.code[at].alt = out.here();

@@ -56,23 +56,48 @@ pub fn run(
             state.assert_invariants(program.threads.len(), program.pages.len());
         }
         if let Some(record) = record.as_deref_mut() {
-            record.push(Choice { thread: thread as u8, fire });
+            record.push(Choice {
+                thread: thread as u8,
+                fire,
+            });
         }
         steps += 1;
     }
-    let outcomes = oracles.judge(&RunEnd { program, state: &state, step_limit });
-    RunResult { outcomes, steps, step_limit, state }
+    let outcomes = oracles.judge(&RunEnd {
+        program,
+        state: &state,
+        terminated: !step_limit,
+        step_limit,
+    });
+    RunResult {
+        outcomes,
+        steps,
+        step_limit,
+        state,
+    }
 }
 
 /// Why a recorded schedule does not fit a program.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReplayError {
     #[error("step {step}: thread `{thread}` cannot move here ({why})")]
-    Blocked { step: usize, thread: String, why: String },
+    Blocked {
+        step: usize,
+        thread: String,
+        why: String,
+    },
     #[error("step {step}: `{thread}!` asks for a fault, but none can fire at `{statement}`")]
-    NoFault { step: usize, thread: String, statement: String },
+    NoFault {
+        step: usize,
+        thread: String,
+        statement: String,
+    },
     #[error("step {step}: thread index {index} does not exist in scenario `{scenario}`")]
-    NoThread { step: usize, index: usize, scenario: String },
+    NoThread {
+        step: usize,
+        index: usize,
+        scenario: String,
+    },
 }
 
 /// One step of a replay, for traces.
@@ -85,9 +110,11 @@ pub struct TraceStep {
     pub after: State,
 }
 
-/// Replays `choices` exactly; then, if the schedule ends while threads can
-/// still move, the run is judged where it stopped only if `complete` is false;
-/// otherwise the remaining steps error. Returns the result and the trace.
+/// Replays `choices` exactly and judges the run where the schedule ends. If
+/// threads could still move there, the run is unfinished: only the outcomes
+/// that hold for any run (frozen-write, user-error, …) can be reported, and
+/// step-limit only if the schedule is at least `steps_max` long. Returns the
+/// result and the trace.
 pub fn replay(
     program: &Program,
     oracles: &OracleSet,
@@ -114,7 +141,11 @@ pub fn replay(
             } else {
                 format!("it is blocked at `{}`", origin.text)
             };
-            return Err(ReplayError::Blocked { step: i + 1, thread: name, why });
+            return Err(ReplayError::Blocked {
+                step: i + 1,
+                thread: name,
+                why,
+            });
         }
         if choice.fire && exec::fault_point(program, &state, thread).is_none() {
             let instr = program.instr(thread, state.pc[thread]);
@@ -128,13 +159,31 @@ pub fn replay(
         let pc = state.pc[thread];
         exec::step(program, &mut state, thread, choice.fire);
         state.assert_invariants(program.threads.len(), program.pages.len());
-        trace.push(TraceStep { choice: *choice, pc, before, after: state });
+        trace.push(TraceStep {
+            choice: *choice,
+            pc,
+            before,
+            after: state,
+        });
     }
     let steps = choices.len() as u32;
     let can_move = exec::enabled_mask(program, &state) != 0;
     let step_limit = can_move && steps >= steps_max;
-    let outcomes = oracles.judge(&RunEnd { program, state: &state, step_limit });
-    Ok((RunResult { outcomes, steps, step_limit, state }, trace))
+    let outcomes = oracles.judge(&RunEnd {
+        program,
+        state: &state,
+        terminated: !can_move,
+        step_limit,
+    });
+    Ok((
+        RunResult {
+            outcomes,
+            steps,
+            step_limit,
+            state,
+        },
+        trace,
+    ))
 }
 
 /// Whether some thread can still move after `result` (the schedule stopped

@@ -39,9 +39,20 @@ pub struct NamedStep {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ScheduleError {
     #[error("schedule column {column}: expected {expected}, found {found}")]
-    Syntax { column: usize, expected: String, found: String },
-    #[error("schedule column {column}: no thread named `{name}` in scenario `{scenario}` (threads: {threads})")]
-    UnknownThread { column: usize, name: String, scenario: String, threads: String },
+    Syntax {
+        column: usize,
+        expected: String,
+        found: String,
+    },
+    #[error(
+        "schedule column {column}: no thread named `{name}` in scenario `{scenario}` (threads: {threads})"
+    )]
+    UnknownThread {
+        column: usize,
+        name: String,
+        scenario: String,
+        threads: String,
+    },
     #[error("schedule column {column}: count {count} is out of range 1..={max}")]
     Count { column: usize, count: String, max: u64 },
 }
@@ -100,7 +111,12 @@ pub fn parse(text: &str) -> Result<Vec<NamedStep>, ScheduleError> {
                 }
             },
         };
-        steps.push(NamedStep { thread: thread.to_string(), count, fire, offset });
+        steps.push(NamedStep {
+            thread: thread.to_string(),
+            count,
+            fire,
+            offset,
+        });
     }
     Ok(steps)
 }
@@ -131,7 +147,11 @@ fn syntax_error(text: &str) -> ScheduleError {
                 if trimmed.starts_with('*') || trimmed.starts_with('!') {
                     return error_at(text, offset, "a thread name before `*` or `!`");
                 }
-                return error_at(text, offset, "a thread name (lowercase letters, digits, `_`, `-`)");
+                return error_at(
+                    text,
+                    offset,
+                    "a thread name (lowercase letters, digits, `_`, `-`)",
+                );
             }
         }
     }
@@ -144,7 +164,11 @@ fn error_at(text: &str, offset: usize, expected: &str) -> ScheduleError {
     };
     // A count with too many digits fails as a syntax error in digit1's caller;
     // name the offending token instead.
-    ScheduleError::Syntax { column: column_of(text, offset), expected: expected.to_string(), found }
+    ScheduleError::Syntax {
+        column: column_of(text, offset),
+        expected: expected.to_string(),
+        found,
+    }
 }
 
 fn column_of(text: &str, offset: usize) -> usize {
@@ -161,11 +185,19 @@ pub fn resolve(program: &Program, text: &str) -> Result<Vec<Choice>, ScheduleErr
                 column: column_of(text, step.offset),
                 name: step.thread,
                 scenario: program.scenario.clone(),
-                threads: program.threads.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "),
+                threads: program
+                    .threads
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         };
         for _ in 0..step.count {
-            choices.push(Choice { thread: thread as u8, fire: step.fire });
+            choices.push(Choice {
+                thread: thread as u8,
+                fire: step.fire,
+            });
         }
     }
     Ok(choices)
@@ -220,20 +252,34 @@ mod tests {
     fn parses_counts_and_faults() {
         let steps = parse("  freezer*3 user flusher!  ").unwrap();
         assert_eq!(steps.len(), 3);
-        assert_eq!((steps[0].thread.as_str(), steps[0].count, steps[0].fire), ("freezer", 3, false));
-        assert_eq!((steps[2].thread.as_str(), steps[2].count, steps[2].fire), ("flusher", 1, true));
+        assert_eq!(
+            (steps[0].thread.as_str(), steps[0].count, steps[0].fire),
+            ("freezer", 3, false)
+        );
+        assert_eq!(
+            (steps[2].thread.as_str(), steps[2].count, steps[2].fire),
+            ("flusher", 1, true)
+        );
         assert_eq!(parse("").unwrap(), vec![]);
     }
 
     #[test]
     fn errors_name_the_column_and_what_was_expected() {
         let err = parse("user freezer*x").unwrap_err().to_string();
-        assert_eq!(err, "schedule column 13: expected a space, `*COUNT` or `!` after the thread name, found `*`");
+        assert_eq!(
+            err,
+            "schedule column 13: expected a space, `*COUNT` or `!` after the thread name, found `*`"
+        );
         let err = parse("user *3").unwrap_err().to_string();
-        assert_eq!(err, "schedule column 6: expected a thread name before `*` or `!`, found `*`");
+        assert_eq!(
+            err,
+            "schedule column 6: expected a thread name before `*` or `!`, found `*`"
+        );
         let err = parse("user freezer*0").unwrap_err().to_string();
         assert_eq!(err, "schedule column 14: count 0 is out of range 1..=1000000");
-        let err = parse("user freezer*99999999999999999999999").unwrap_err().to_string();
+        let err = parse("user freezer*99999999999999999999999")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("schedule column 14: count 9999"), "{err}");
         let err = parse("Ünïcode").unwrap_err().to_string();
         assert!(err.contains("column 1"), "{err}");

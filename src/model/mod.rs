@@ -383,9 +383,15 @@ impl State {
 
     /// Checks the model's invariants; panics (a bug in freezefuzz) if one fails.
     pub fn assert_invariants(&self, threads_count: usize, pages_count: usize) {
-        assert!(self.level as usize <= Level::Complete as usize, "level out of range");
+        assert!(
+            self.level as usize <= Level::Complete as usize,
+            "level out of range"
+        );
         if self.umount_writer != 0 {
-            assert!((self.umount_writer as usize) <= threads_count, "s_umount writer is no thread");
+            assert!(
+                (self.umount_writer as usize) <= threads_count,
+                "s_umount writer is no thread"
+            );
             assert_eq!(self.umount_readers, 0, "s_umount held for writing and reading");
         }
         assert!(
@@ -397,7 +403,10 @@ impl State {
                 assert_eq!(*page, PageState::default(), "unused page slot changed");
                 continue;
             }
-            assert!((page.locked_by as usize) <= threads_count, "page lock owner is no thread");
+            assert!(
+                (page.locked_by as usize) <= threads_count,
+                "page lock owner is no thread"
+            );
             if !page.cached() {
                 assert_eq!(page.pte, Pte::None as u8, "uncached page is mapped");
                 assert!(!page.dirty(), "uncached page is dirty");
@@ -407,7 +416,10 @@ impl State {
             }
         }
         if self.records & record::WINDOW_OPEN != 0 {
-            assert!(self.records & record::WINDOW_EVER != 0, "window open but never opened");
+            assert!(
+                self.records & record::WINDOW_EVER != 0,
+                "window open but never opened"
+            );
         }
     }
 }
@@ -427,7 +439,11 @@ mod tests {
             dirty,
             mem: 1,
             disk: 1,
-            loc: Loc { file: FileId(0), line: 1, column: 1 },
+            loc: Loc {
+                file: FileId(0),
+                line: 1,
+                column: 1,
+            },
         }
     }
 

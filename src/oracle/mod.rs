@@ -113,14 +113,16 @@ impl fmt::Display for Outcomes {
 pub struct RunEnd<'a> {
     pub program: &'a Program,
     pub state: &'a State,
+    /// No thread could move when the run ended.
+    pub terminated: bool,
     /// The run passed its step budget before every thread stopped.
     pub step_limit: bool,
 }
 
 impl RunEnd<'_> {
-    /// No thread could move when the run ended (the step limit was not hit).
+    /// No thread could move when the run ended.
     pub fn terminated(&self) -> bool {
-        !self.step_limit
+        self.terminated
     }
 
     /// Some thread other than a sleeping flusher has not finished.

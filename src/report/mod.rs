@@ -1,3 +1,5 @@
 //! Rendering: tables, Markdown, JSON, traces, diagnostics and IR text. The only place that formats text for people.
 pub mod diagnostics;
 pub mod ir_text;
+pub mod matrix;
+pub mod trace;

@@ -4,7 +4,7 @@
 mod pct;
 mod random;
 
-pub use pct::Pct;
+pub use pct::{DEPTH_MAX as PCT_DEPTH_MAX, Pct};
 pub use random::RandomWalk;
 
 use crate::engine::program::Program;

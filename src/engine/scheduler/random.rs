@@ -14,7 +14,9 @@ pub struct RandomWalk {
 
 impl Default for RandomWalk {
     fn default() -> Self {
-        RandomWalk { rng: ChaCha8Rng::seed_from_u64(0) }
+        RandomWalk {
+            rng: ChaCha8Rng::seed_from_u64(0),
+        }
     }
 }
 

@@ -1,0 +1,458 @@
+//! The outcome matrix as a document: built from campaign or exploration
+//! results, rendered as a terminal table, Markdown or JSON, and read back
+//! from JSON (to merge shards or compare with an expectation).
+//!
+//! The JSON schema (`freezefuzz-matrix/1`) is documented in `docs/json.md`
+//! and is stable: fields may be added, never renamed or removed.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::campaign::{CellResult, Witness};
+use crate::engine::explore::Exploration;
+use crate::engine::program::Program;
+use crate::engine::schedule;
+use crate::oracle::Outcome;
+
+pub const SCHEMA: &str = "freezefuzz-matrix/1";
+
+/// A whole matrix: how it was made and its cells, in row-major order
+/// (policies in the order given, scenarios in the order given).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MatrixReport {
+    pub schema: String,
+    /// `random` or `exhaustive`.
+    pub mode: String,
+    pub campaign: CampaignInfo,
+    pub partial: bool,
+    pub policies: Vec<String>,
+    pub scenarios: Vec<String>,
+    pub cells: Vec<CellReport>,
+}
+
+/// The parameters that, with the policy files, determine every number.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CampaignInfo {
+    /// Random mode: the campaign seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Random mode: runs per cell (of the whole campaign, not of one shard).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runs: Option<u64>,
+    /// Random mode: `random` or `pct:D`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduler: Option<String>,
+    pub steps_max: u32,
+    /// Random mode: `K/N`, the shards this document covers (`0/1` = all;
+    /// a merge of every shard says `0/1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+    /// Exhaustive mode: the state limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub states_max: Option<u64>,
+    /// Optional oracles turned on.
+    pub oracles: Vec<String>,
+    /// The files the policies and scenarios were read from (as given).
+    pub files: Vec<String>,
+}
+
+/// One cell: a policy × a scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CellReport {
+    pub policy: String,
+    pub scenario: String,
+    /// Random mode: runs per outcome. Exhaustive mode: the length of a
+    /// shortest schedule reaching the outcome.
+    pub outcomes: OutcomeMap,
+    /// Random mode: runs made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runs: Option<u64>,
+    /// Random mode: total steps over all runs, and the longest run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps_total: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps_longest: Option<u32>,
+    /// Exhaustive mode: distinct states, transitions, deepest level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub states: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transitions: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<u32>,
+    /// Exhaustive mode: the limit that stopped the search (then `outcomes`
+    /// is a lower bound and `safe` proves nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
+    /// The first (random) or shortest (exhaustive) witness of each bad outcome.
+    pub witnesses: BTreeMap<String, WitnessReport>,
+    pub partial: bool,
+}
+
+/// A replayable run reaching an outcome.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WitnessReport {
+    /// Random mode: the run's index in the campaign and its seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<String>,
+    pub steps: u32,
+    /// Every outcome of that run, comma-separated.
+    #[serde(default)]
+    pub outcomes: String,
+    pub schedule: String,
+    /// The exact command that replays it.
+    pub replay: String,
+}
+
+/// Outcome name → number, serialized in report order (safe, frozen-write,
+/// deadlock, lost-write, user-error, dirty-at-freeze, step-limit).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OutcomeMap(pub Vec<(Outcome, u64)>);
+
+impl OutcomeMap {
+    pub fn get(&self, outcome: Outcome) -> Option<u64> {
+        self.0.iter().find(|(o, _)| *o == outcome).map(|(_, n)| *n)
+    }
+
+    /// The set of outcome names, for comparing cells.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.0.iter().map(|(o, _)| o.name()).collect()
+    }
+}
+
+impl Serialize for OutcomeMap {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (outcome, n) in &self.0 {
+            map.serialize_entry(outcome.name(), n)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for OutcomeMap {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = BTreeMap::<String, u64>::deserialize(deserializer)?;
+        let mut entries = Vec::new();
+        for (name, n) in raw {
+            let outcome = Outcome::from_name(&name)
+                .ok_or_else(|| serde::de::Error::custom(format!("unknown outcome `{name}`")))?;
+            entries.push((outcome, n));
+        }
+        entries.sort_by_key(|(o, _)| *o);
+        Ok(OutcomeMap(entries))
+    }
+}
+
+/// How to spell the replay command: the policy files given, if not the default.
+#[derive(Clone, Debug, Default)]
+pub struct ReplayCommand {
+    /// `-f FILE` arguments to repeat (empty when the default `policies/` was used).
+    pub files: Vec<String>,
+}
+
+impl ReplayCommand {
+    pub fn schedule(&self, policy: &str, scenario: &str, schedule: &str) -> String {
+        let mut cmd = format!("freezefuzz replay {policy} {scenario} --schedule '{schedule}'");
+        for file in &self.files {
+            let _ = write!(cmd, " -f {file}");
+        }
+        cmd
+    }
+}
+
+/// A cell of a random campaign.
+pub fn cell_from_campaign(result: &CellResult, program: &Program, replay: &ReplayCommand) -> CellReport {
+    let _ = program;
+    let outcomes = OutcomeMap(
+        Outcome::ALL
+            .into_iter()
+            .filter(|o| result.counts[*o as usize] > 0)
+            .map(|o| (o, result.counts[o as usize]))
+            .collect(),
+    );
+    let mut witnesses = BTreeMap::new();
+    for outcome in Outcome::ALL.into_iter().filter(|o| o.is_bad()) {
+        if let Some(w) = &result.witnesses[outcome as usize] {
+            witnesses.insert(
+                outcome.name().to_string(),
+                witness_report(w, &result.policy, &result.scenario, replay),
+            );
+        }
+    }
+    CellReport {
+        policy: result.policy.clone(),
+        scenario: result.scenario.clone(),
+        outcomes,
+        runs: Some(result.runs),
+        steps_total: Some(result.steps_total),
+        steps_longest: Some(result.steps_longest),
+        states: None,
+        transitions: None,
+        depth: None,
+        limit: None,
+        witnesses,
+        partial: result.partial,
+    }
+}
+
+fn witness_report(w: &Witness, policy: &str, scenario: &str, replay: &ReplayCommand) -> WitnessReport {
+    WitnessReport {
+        run: Some(w.run_index),
+        seed: Some(format!("{:#018x}", w.seed)),
+        steps: w.steps,
+        outcomes: w.outcomes.to_string(),
+        schedule: w.schedule.clone(),
+        replay: replay.schedule(policy, scenario, &w.schedule),
+    }
+}
+
+/// Back from a report to a mergeable result (for `merge`).
+pub fn cell_to_campaign(cell: &CellReport) -> Result<CellResult, String> {
+    let mut result = CellResult::empty(&cell.policy, &cell.scenario);
+    result.runs = cell.runs.ok_or("a random-mode cell must have `runs`")?;
+    for (outcome, n) in &cell.outcomes.0 {
+        result.counts[*outcome as usize] = *n;
+    }
+    result.steps_total = cell.steps_total.unwrap_or(0);
+    result.steps_longest = cell.steps_longest.unwrap_or(0);
+    result.partial = cell.partial;
+    for (name, w) in &cell.witnesses {
+        let outcome =
+            Outcome::from_name(name).ok_or_else(|| format!("unknown outcome `{name}` in witnesses"))?;
+        let seed = w
+            .seed
+            .as_deref()
+            .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+            .ok_or_else(|| {
+                format!(
+                    "witness `{name}` of {}/{} has no valid seed",
+                    cell.policy, cell.scenario
+                )
+            })?;
+        result.witnesses[outcome as usize] = Some(Witness {
+            run_index: w
+                .run
+                .ok_or_else(|| format!("witness `{name}` has no run index"))?,
+            seed,
+            steps: w.steps,
+            outcomes: parse_outcomes(&w.outcomes)?,
+            schedule: w.schedule.clone(),
+        });
+    }
+    Ok(result)
+}
+
+fn parse_outcomes(text: &str) -> Result<crate::oracle::Outcomes, String> {
+    let mut set = crate::oracle::Outcomes::default();
+    for name in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        set.insert(Outcome::from_name(name).ok_or_else(|| format!("unknown outcome `{name}`"))?);
+    }
+    Ok(set)
+}
+
+/// A cell of an exhaustive exploration.
+pub fn cell_from_exploration(result: &Exploration, program: &Program, replay: &ReplayCommand) -> CellReport {
+    let outcomes = OutcomeMap(
+        Outcome::ALL
+            .into_iter()
+            .filter_map(|o| result.shortest[o as usize].as_ref().map(|s| (o, s.depth as u64)))
+            .collect(),
+    );
+    let mut witnesses = BTreeMap::new();
+    for outcome in Outcome::ALL.into_iter().filter(|o| o.is_bad()) {
+        if let Some(shortest) = &result.shortest[outcome as usize] {
+            let text = schedule::format(program, &shortest.choices);
+            witnesses.insert(
+                outcome.name().to_string(),
+                WitnessReport {
+                    run: None,
+                    seed: None,
+                    steps: shortest.choices.len() as u32,
+                    outcomes: String::new(),
+                    replay: replay.schedule(&result.policy, &result.scenario, &text),
+                    schedule: text,
+                },
+            );
+        }
+    }
+    CellReport {
+        policy: result.policy.clone(),
+        scenario: result.scenario.clone(),
+        outcomes,
+        runs: None,
+        steps_total: None,
+        steps_longest: None,
+        states: Some(result.states),
+        transitions: Some(result.transitions),
+        depth: Some(result.depth),
+        limit: result.limit.map(|l| l.to_string()),
+        witnesses,
+        partial: false,
+    }
+}
+
+/// One cell as text: `safe 1741 · frozen-write 259` (random) or
+/// `safe@12 · frozen-write@17` (exhaustive: shortest schedule lengths).
+pub fn cell_text(report: &MatrixReport, cell: &CellReport) -> String {
+    let exhaustive = report.mode == "exhaustive";
+    let mut parts: Vec<String> = cell
+        .outcomes
+        .0
+        .iter()
+        .map(|(o, n)| {
+            if exhaustive {
+                format!("{}@{n}", o.name())
+            } else {
+                format!("{} {n}", o.name())
+            }
+        })
+        .collect();
+    if parts.is_empty() {
+        parts.push("no runs".into());
+    }
+    let mut text = parts.join(" · ");
+    if cell.limit.is_some() {
+        text.push_str(" (incomplete)");
+    }
+    if cell.partial {
+        text.push_str(" (partial)");
+    }
+    text
+}
+
+fn grid(report: &MatrixReport) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    for policy in &report.policies {
+        let mut row = vec![policy.clone()];
+        for scenario in &report.scenarios {
+            let text = report
+                .cells
+                .iter()
+                .find(|c| &c.policy == policy && &c.scenario == scenario)
+                .map(|c| cell_text(report, c))
+                .unwrap_or_else(|| "—".into());
+            row.push(text);
+        }
+        rows.push(row);
+    }
+    rows
+}
+
+fn header_line(report: &MatrixReport) -> String {
+    let c = &report.campaign;
+    let mut line = match report.mode.as_str() {
+        "exhaustive" => format!(
+            "exhaustive · step budget {} · state limit {}",
+            c.steps_max,
+            c.states_max.unwrap_or(0)
+        ),
+        _ => format!(
+            "{} · seed {} · {} runs per cell · step budget {}",
+            c.scheduler.as_deref().unwrap_or("random"),
+            c.seed.unwrap_or(0),
+            c.runs.unwrap_or(0),
+            c.steps_max
+        ),
+    };
+    if let Some(shard) = &c.shard {
+        if shard != "0/1" {
+            let _ = write!(line, " · shard {shard}");
+        }
+    }
+    if !c.oracles.is_empty() {
+        let _ = write!(line, " · oracles +{}", c.oracles.join(" +"));
+    }
+    if report.partial {
+        line.push_str(" · PARTIAL (stopped early)");
+    }
+    line
+}
+
+/// A Markdown table (for a pull-request comment), one row per policy.
+pub fn markdown(report: &MatrixReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "<!-- {} -->", header_line(report));
+    let _ = writeln!(out, "| policy | {} |", report.scenarios.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---|".repeat(report.scenarios.len()));
+    for row in grid(report) {
+        let _ = writeln!(out, "| {} |", row.join(" | "));
+    }
+    out
+}
+
+/// A terminal table. Scenarios are columns as in the Markdown; cells wrap
+/// one outcome per line so that eight columns fit a terminal.
+pub fn table(report: &MatrixReport) -> String {
+    let rows = grid(report);
+    let mut header = vec!["policy".to_string()];
+    header.extend(report.scenarios.iter().cloned());
+    // Each cell becomes lines (one outcome per line).
+    let split = |text: &str| -> Vec<String> { text.split(" · ").map(str::to_string).collect() };
+    let table_rows: Vec<Vec<Vec<String>>> = std::iter::once(header.iter().map(|h| vec![h.clone()]).collect())
+        .chain(rows.iter().map(|row| row.iter().map(|c| split(c)).collect()))
+        .collect();
+    let columns = header.len();
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            table_rows
+                .iter()
+                .flat_map(|row| row[c].iter().map(|l| l.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", header_line(report));
+    let rule: String = widths
+        .iter()
+        .map(|w| "─".repeat(*w))
+        .collect::<Vec<_>>()
+        .join("─┼─");
+    for (r, row) in table_rows.iter().enumerate() {
+        let height = row.iter().map(Vec::len).max().unwrap_or(1);
+        for line in 0..height {
+            let cells: Vec<String> = (0..columns)
+                .map(|c| {
+                    let text = row[c].get(line).map(String::as_str).unwrap_or("");
+                    format!("{text:<width$}", width = widths[c])
+                })
+                .collect();
+            let _ = writeln!(out, "{}", cells.join(" │ ").trim_end());
+        }
+        if r + 1 < table_rows.len() {
+            let _ = writeln!(out, "{rule}");
+        }
+    }
+    out
+}
+
+/// Pretty JSON with a trailing newline.
+pub fn json(report: &MatrixReport) -> String {
+    let mut text = serde_json::to_string_pretty(report).expect("a matrix report always serializes");
+    text.push('\n');
+    text
+}
+
+/// Every bad outcome's first witness, one block per cell, for the terminal:
+/// seed, schedule and the replay command.
+pub fn findings(report: &MatrixReport) -> String {
+    let mut out = String::new();
+    for cell in &report.cells {
+        for (name, w) in &cell.witnesses {
+            let _ = writeln!(out, "{} × {}: {name}", cell.policy, cell.scenario);
+            if let (Some(run), Some(seed)) = (w.run, &w.seed) {
+                let _ = writeln!(out, "  run {run}, seed {seed}, {} steps", w.steps);
+            } else {
+                let _ = writeln!(out, "  shortest schedule: {} steps", w.steps);
+            }
+            let _ = writeln!(out, "  schedule: {}", w.schedule);
+            let _ = writeln!(out, "  replay:   {}", w.replay);
+        }
+    }
+    out
+}
