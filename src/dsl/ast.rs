@@ -72,9 +72,15 @@ pub struct Stmt {
 #[derive(Clone, Debug)]
 pub enum StmtKind {
     /// `HEAD ARG…`, optionally with `else S`.
-    Command { head: Vec<Word>, otherwise: Option<Else> },
+    Command {
+        head: Vec<Word>,
+        otherwise: Option<Else>,
+    },
     /// `if C { } else if C { } … else { }`.
-    If { arms: Vec<(Cond, Block)>, otherwise: Option<Block> },
+    If {
+        arms: Vec<(Cond, Block)>,
+        otherwise: Option<Block>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -93,7 +99,11 @@ pub struct Cond {
 #[derive(Clone, Debug)]
 pub enum CondKind {
     /// `FIELD OP VALUE`.
-    Compare { field: Word, op: Word, value: Word },
+    Compare {
+        field: Word,
+        op: Word,
+        value: Word,
+    },
     /// A bare flag: `dirty`, `cached`, …
     Flag(Word),
     /// `not` applied `count` times.

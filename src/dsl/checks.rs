@@ -5,7 +5,7 @@
 //! statement that took it. Both sides of every branch are explored; `skip`
 //! and `fail sigbus` jump to the end of the hook. Works on the IR only.
 
-use crate::ir::{Body, Hook, LockMode, Loc, Stmt, StmtKind, WriterLevel};
+use crate::ir::{Body, Hook, Loc, LockMode, Stmt, StmtKind, WriterLevel};
 
 use super::diag::Code;
 
@@ -48,8 +48,15 @@ struct Checker {
 
 /// Checks one hook; returns every problem once, in statement order.
 pub fn check_hook(hook: Hook, body: &Body) -> Vec<Finding> {
-    let mut checker = Checker { hook, findings: Vec::new() };
-    let start = State { umount: None, page: None, writers: [(0, None); 3] };
+    let mut checker = Checker {
+        hook,
+        findings: Vec::new(),
+    };
+    let start = State {
+        umount: None,
+        page: None,
+        writers: [(0, None); 3],
+    };
     let exits = checker.body(body, vec![start]);
     let mut ends: Vec<(State, Option<Loc>)> = exits.fallthrough.into_iter().map(|s| (s, None)).collect();
     ends.extend(exits.ended);
@@ -63,8 +70,18 @@ pub fn check_hook(hook: Hook, body: &Body) -> Vec<Finding> {
 
 impl Checker {
     fn report(&mut self, code: Code, loc: Loc, message: String, label: &str, help: Option<&str>) {
-        let finding = Finding { code, loc, message, label: label.to_owned(), help: help.map(str::to_owned) };
-        if !self.findings.iter().any(|f| f.code == finding.code && f.loc == finding.loc) {
+        let finding = Finding {
+            code,
+            loc,
+            message,
+            label: label.to_owned(),
+            help: help.map(str::to_owned),
+        };
+        if !self
+            .findings
+            .iter()
+            .any(|f| f.code == finding.code && f.loc == finding.loc)
+        {
             self.findings.push(finding);
         }
     }
@@ -72,24 +89,51 @@ impl Checker {
     fn end(&mut self, state: State, sigbus: Option<Loc>) {
         let hook = self.hook.name();
         if let Some((mode, loc)) = state.umount {
-            self.report(Code::UmountHeldAtEnd, loc, format!("`{hook}` can end while still holding s_umount (taken here for {})", mode.name()), "taken here, not released on some path", Some("add `unlock umount` on every path to the end (including before `skip`)"));
+            self.report(
+                Code::UmountHeldAtEnd,
+                loc,
+                format!(
+                    "`{hook}` can end while still holding s_umount (taken here for {})",
+                    mode.name()
+                ),
+                "taken here, not released on some path",
+                Some("add `unlock umount` on every path to the end (including before `skip`)"),
+            );
         }
         if let Some(loc) = state.page {
             let allowed = self.hook == Hook::PageMkwrite && sigbus.is_none();
             if !allowed {
                 let (message, help) = if sigbus.is_some() {
-                    (format!("`{hook}` can fail with SIGBUS while holding the page lock taken here"), "unlock the page before `fail sigbus`: after an error, the fault's completion step does not run")
+                    (
+                        format!("`{hook}` can fail with SIGBUS while holding the page lock taken here"),
+                        "unlock the page before `fail sigbus`: after an error, the fault's completion step does not run",
+                    )
                 } else {
-                    (format!("`{hook}` can end while still holding the page lock taken here"), "add `unlock_page` on every path to the end (including before `skip`); only page_mkwrite may return with the page locked")
+                    (
+                        format!("`{hook}` can end while still holding the page lock taken here"),
+                        "add `unlock_page` on every path to the end (including before `skip`); only page_mkwrite may return with the page locked",
+                    )
                 };
-                self.report(Code::PageLockHeldAtEnd, loc, message, "page locked here, not unlocked on some path", Some(help));
+                self.report(
+                    Code::PageLockHeldAtEnd,
+                    loc,
+                    message,
+                    "page locked here, not unlocked on some path",
+                    Some(help),
+                );
             }
         }
         for level in WriterLevel::ALL {
             if let (n, Some(loc)) = state.writers[level as usize]
                 && n > 0
             {
-                self.report(Code::SbStartWithoutEnd, loc, format!("`sb_start {level}` without `sb_end {level}` on some path through `{hook}`"), "started here", Some("add `sb_end` on every path to the end (including before `skip` and `fail sigbus`)"));
+                self.report(
+                    Code::SbStartWithoutEnd,
+                    loc,
+                    format!("`sb_start {level}` without `sb_end {level}` on some path through `{hook}`"),
+                    "started here",
+                    Some("add `sb_end` on every path to the end (including before `skip` and `fail sigbus`)"),
+                );
             }
         }
     }
@@ -118,7 +162,11 @@ impl Checker {
         let mut exits = Exits::default();
         let hook = self.hook.name();
         match &stmt.kind {
-            StmtKind::If { cond, then, otherwise } => {
+            StmtKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
                 if cond.reads_page() {
                     self.needs_page(stmt, &format!("the condition `{cond}` reads the page"));
                 }
@@ -134,7 +182,16 @@ impl Checker {
             StmtKind::TryLockUmount { mode, otherwise } => {
                 for s in &states {
                     if let Some((_, held)) = s.umount {
-                        self.report(Code::SelfDeadlock, stmt.loc, format!("`trylock umount` while `{hook}` already holds s_umount (taken at line {})", held.line), "already held", Some("release it first with `unlock umount`"));
+                        self.report(
+                            Code::SelfDeadlock,
+                            stmt.loc,
+                            format!(
+                                "`trylock umount` while `{hook}` already holds s_umount (taken at line {})",
+                                held.line
+                            ),
+                            "already held",
+                            Some("release it first with `unlock umount`"),
+                        );
                     }
                 }
                 let out = self.body(otherwise, states.clone());
@@ -168,10 +225,18 @@ impl Checker {
             }
             StmtKind::FailSigbus => {
                 if self.hook != Hook::PageMkwrite {
-                    self.report(Code::SigbusOutsidePageMkwrite, stmt.loc, format!("`fail sigbus` in `{hook}`: only a page fault can fail with SIGBUS"), "not in page_mkwrite", Some("use `fail sigbus` only in page_mkwrite (or bodies called only from it)"));
+                    self.report(
+                        Code::SigbusOutsidePageMkwrite,
+                        stmt.loc,
+                        format!("`fail sigbus` in `{hook}`: only a page fault can fail with SIGBUS"),
+                        "not in page_mkwrite",
+                        Some("use `fail sigbus` only in page_mkwrite (or bodies called only from it)"),
+                    );
                     exits.ended.extend(states.into_iter().map(|s| (s, None)));
                 } else {
-                    exits.ended.extend(states.into_iter().map(|s| (s, Some(stmt.loc))));
+                    exits
+                        .ended
+                        .extend(states.into_iter().map(|s| (s, Some(stmt.loc))));
                 }
                 return exits;
             }
@@ -201,7 +266,13 @@ impl Checker {
                 StmtKind::UnlockPage => {
                     self.needs_page(stmt, "`unlock_page`");
                     if s.page.is_none() {
-                        self.report(Code::UnlockNotHeld, stmt.loc, format!("`unlock_page` in `{hook}` when the page is not locked on some path"), "not locked here on some path", Some("take the page lock first with `lock_page`"));
+                        self.report(
+                            Code::UnlockNotHeld,
+                            stmt.loc,
+                            format!("`unlock_page` in `{hook}` when the page is not locked on some path"),
+                            "not locked here on some path",
+                            Some("take the page lock first with `lock_page`"),
+                        );
                     }
                     s.page = None;
                 }
@@ -232,7 +303,13 @@ impl Checker {
                 }
                 StmtKind::Sync => {
                     if self.hook == Hook::Writeback {
-                        self.report(Code::SyncInWriteback, stmt.loc, "`sync` in `writeback`: sync runs writeback, so this would recurse".to_owned(), "recursive", Some("remove it; writeback handles one page"));
+                        self.report(
+                            Code::SyncInWriteback,
+                            stmt.loc,
+                            "`sync` in `writeback`: sync runs writeback, so this would recurse".to_owned(),
+                            "recursive",
+                            Some("remove it; writeback handles one page"),
+                        );
                     }
                 }
                 StmtKind::MarkDirty => self.needs_page(stmt, "`mark_dirty`"),
@@ -253,12 +330,29 @@ mod tests {
     use crate::ir::FileId;
 
     fn stmt(kind: StmtKind, line: u32) -> Stmt {
-        Stmt { kind, loc: Loc { file: FileId(0), line, column: 1 } }
+        Stmt {
+            kind,
+            loc: Loc {
+                file: FileId(0),
+                line,
+                column: 1,
+            },
+        }
     }
 
     #[test]
     fn trylock_else_skip_is_balanced() {
-        let body = vec![stmt(StmtKind::TryLockUmount { mode: LockMode::Read, otherwise: vec![stmt(StmtKind::Skip, 1)] }, 1), stmt(StmtKind::Sync, 2), stmt(StmtKind::UnlockUmount, 3)];
+        let body = vec![
+            stmt(
+                StmtKind::TryLockUmount {
+                    mode: LockMode::Read,
+                    otherwise: vec![stmt(StmtKind::Skip, 1)],
+                },
+                1,
+            ),
+            stmt(StmtKind::Sync, 2),
+            stmt(StmtKind::UnlockUmount, 3),
+        ];
         assert!(check_hook(Hook::Flusher, &body).is_empty());
     }
 

@@ -230,7 +230,14 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// An error located in `source` at byte `offset` (`len` bytes long).
-    pub fn at(code: Code, source: &Source, file: Option<FileId>, offset: usize, len: usize, message: impl Into<String>) -> Diagnostic {
+    pub fn at(
+        code: Code,
+        source: &Source,
+        file: Option<FileId>,
+        offset: usize,
+        len: usize,
+        message: impl Into<String>,
+    ) -> Diagnostic {
         let text = &source.text;
         let offset = floor_char_boundary(text, offset.min(text.len()));
         let len = len.min(text.len() - offset);
@@ -311,8 +318,16 @@ impl miette::Diagnostic for Diagnostic {
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         self.source.as_ref()?;
-        let label = if self.label.is_empty() { None } else { Some(self.label.clone()) };
-        Some(Box::new(std::iter::once(LabeledSpan::new(label, self.offset, self.len))))
+        let label = if self.label.is_empty() {
+            None
+        } else {
+            Some(self.label.clone())
+        };
+        Some(Box::new(std::iter::once(LabeledSpan::new(
+            label,
+            self.offset,
+            self.len,
+        ))))
     }
 }
 
@@ -336,7 +351,12 @@ pub fn offset_of(text: &str, line: u32, column: u32) -> usize {
         }
     }
     let rest = &text[offset..];
-    offset + rest.char_indices().nth(column.saturating_sub(1) as usize).map(|(i, _)| i).unwrap_or(rest.len())
+    offset
+        + rest
+            .char_indices()
+            .nth(column.saturating_sub(1) as usize)
+            .map(|(i, _)| i)
+            .unwrap_or(rest.len())
 }
 
 fn saturate(n: usize) -> u32 {

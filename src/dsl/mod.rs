@@ -65,7 +65,13 @@ impl std::error::Error for LoadErrors {}
 /// lowers them; fails if any file has an error.
 pub fn load(paths: &[PathBuf], read: &mut Reader<'_>) -> Result<ir::Workspace, LoadErrors> {
     let loaded = load_all(paths, read);
-    if loaded.diagnostics.is_empty() { Ok(loaded.workspace) } else { Err(LoadErrors { diagnostics: loaded.diagnostics }) }
+    if loaded.diagnostics.is_empty() {
+        Ok(loaded.workspace)
+    } else {
+        Err(LoadErrors {
+            diagnostics: loaded.diagnostics,
+        })
+    }
 }
 
 /// Loads one file from memory (no `extends` auto-loading: every parent must be
@@ -73,7 +79,13 @@ pub fn load(paths: &[PathBuf], read: &mut Reader<'_>) -> Result<ir::Workspace, L
 pub fn load_str(path: &str, text: &str) -> Result<ir::Workspace, LoadErrors> {
     let path_buf = PathBuf::from(path);
     let bytes = text.as_bytes().to_vec();
-    let mut read = |p: &Path| if p == path_buf { Ok(bytes.clone()) } else { Err(io::Error::from(io::ErrorKind::NotFound)) };
+    let mut read = |p: &Path| {
+        if p == path_buf {
+            Ok(bytes.clone())
+        } else {
+            Err(io::Error::from(io::ErrorKind::NotFound))
+        }
+    };
     load(std::slice::from_ref(&PathBuf::from(path)), &mut read)
 }
 
@@ -95,10 +107,14 @@ pub fn load_all(paths: &[PathBuf], read: &mut Reader<'_>) -> Loaded {
     // Auto-load missing parents from the child's directory, until nothing new.
     let mut tried: Vec<String> = Vec::new();
     loop {
-        let defined: Vec<&str> = trees.iter().flat_map(|(_, t)| t.items.iter()).filter_map(|i| match i {
-            ast::Item::Policy(p) => Some(p.name.text.as_str()),
-            ast::Item::Scenario(_) => None,
-        }).collect();
+        let defined: Vec<&str> = trees
+            .iter()
+            .flat_map(|(_, t)| t.items.iter())
+            .filter_map(|i| match i {
+                ast::Item::Policy(p) => Some(p.name.text.as_str()),
+                ast::Item::Scenario(_) => None,
+            })
+            .collect();
         let mut wanted: Vec<(String, PathBuf)> = Vec::new();
         for (file, tree) in &trees {
             for item in &tree.items {
@@ -108,7 +124,10 @@ pub fn load_all(paths: &[PathBuf], read: &mut Reader<'_>) -> Loaded {
                     && !tried.contains(&parent.text)
                     && !wanted.iter().any(|(w, _)| *w == parent.text)
                 {
-                    let dir = Path::new(&sources[file.0 as usize].path).parent().map(Path::to_path_buf).unwrap_or_default();
+                    let dir = Path::new(&sources[file.0 as usize].path)
+                        .parent()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_default();
                     wanted.push((parent.text.clone(), dir.join(format!("{}.ff", parent.text))));
                 }
             }
@@ -125,15 +144,27 @@ pub fn load_all(paths: &[PathBuf], read: &mut Reader<'_>) -> Loaded {
             // A missing parent file is reported by the lowering as a missing
             // parent, with the file it looked for; other read errors too.
             if let Ok(bytes) = read(&path) {
-                add_bytes(&path.display().to_string(), bytes, &mut sources, &mut trees, &mut diagnostics);
+                add_bytes(
+                    &path.display().to_string(),
+                    bytes,
+                    &mut sources,
+                    &mut trees,
+                    &mut diagnostics,
+                );
             }
         }
     }
     let defaults_file = FileId(sources.len() as u32);
-    let defaults_source = Source { path: DEFAULTS_PATH.to_owned(), text: Arc::new(DEFAULTS_SOURCE.to_owned()) };
+    let defaults_source = Source {
+        path: DEFAULTS_PATH.to_owned(),
+        text: Arc::new(DEFAULTS_SOURCE.to_owned()),
+    };
     sources.push(defaults_source.clone());
     let (defaults_tree, defaults_errors) = parse::parse_file(&defaults_source, defaults_file);
-    assert!(defaults_errors.is_empty(), "the builtin defaults must parse: {defaults_errors:?}");
+    assert!(
+        defaults_errors.is_empty(),
+        "the builtin defaults must parse: {defaults_errors:?}"
+    );
     let (policies, scenarios) = {
         let mut errors = lower::Errors::new(&sources);
         let result = lower::lower(&trees, &(defaults_file, defaults_tree), &mut errors);
@@ -141,31 +172,79 @@ pub fn load_all(paths: &[PathBuf], read: &mut Reader<'_>) -> Loaded {
         result
     };
     sort(&mut diagnostics, paths);
-    let files = sources.into_iter().map(|s| ir::SourceFile { path: s.path, text: (*s.text).clone() }).collect();
-    Loaded { workspace: ir::Workspace { files, policies, scenarios }, diagnostics }
+    let files = sources
+        .into_iter()
+        .map(|s| ir::SourceFile {
+            path: s.path,
+            text: (*s.text).clone(),
+        })
+        .collect();
+    Loaded {
+        workspace: ir::Workspace {
+            files,
+            policies,
+            scenarios,
+        },
+        diagnostics,
+    }
 }
 
 /// Sorts errors by file (in the order given, then the rest by name) and
 /// position within the file.
 fn sort(diagnostics: &mut [Diagnostic], paths: &[PathBuf]) {
-    let rank = |d: &Diagnostic| paths.iter().position(|p| p.display().to_string() == d.path).unwrap_or(paths.len());
-    diagnostics.sort_by(|a, b| (rank(a), &a.path, a.offset, a.code).cmp(&(rank(b), &b.path, b.offset, b.code)));
+    let rank = |d: &Diagnostic| {
+        paths
+            .iter()
+            .position(|p| p.display().to_string() == d.path)
+            .unwrap_or(paths.len())
+    };
+    diagnostics
+        .sort_by(|a, b| (rank(a), &a.path, a.offset, a.code).cmp(&(rank(b), &b.path, b.offset, b.code)));
 }
 
-fn read_one(path: &Path, read: &mut Reader<'_>, sources: &mut Vec<Source>, trees: &mut Vec<(FileId, ast::File)>, diagnostics: &mut Vec<Diagnostic>) {
+fn read_one(
+    path: &Path,
+    read: &mut Reader<'_>,
+    sources: &mut Vec<Source>,
+    trees: &mut Vec<(FileId, ast::File)>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
     let shown = path.display().to_string();
     match read(path) {
         Ok(bytes) => add_bytes(&shown, bytes, sources, trees, diagnostics),
-        Err(error) => diagnostics.push(Diagnostic::whole_file(Code::UnreadableFile, &shown, format!("cannot read {shown}: {error}")).with_help("check the path and its permissions")),
+        Err(error) => diagnostics.push(
+            Diagnostic::whole_file(
+                Code::UnreadableFile,
+                &shown,
+                format!("cannot read {shown}: {error}"),
+            )
+            .with_help("check the path and its permissions"),
+        ),
     }
 }
 
 /// Checks size and encoding, then parses; adds the file to `sources`.
-fn add_bytes(path: &str, bytes: Vec<u8>, sources: &mut Vec<Source>, trees: &mut Vec<(FileId, ast::File)>, diagnostics: &mut Vec<Diagnostic>) {
+fn add_bytes(
+    path: &str,
+    bytes: Vec<u8>,
+    sources: &mut Vec<Source>,
+    trees: &mut Vec<(FileId, ast::File)>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
     if bytes.len() > limits::FILE_BYTES_MAX {
         diagnostics.push(
-            Diagnostic::whole_file(Code::FileTooLarge, path, format!("{path} is {} bytes long (limit FILE_BYTES_MAX = {} bytes)", bytes.len(), limits::FILE_BYTES_MAX))
-                .with_help("policy and scenario files are small; split this one or check that it is the right file"),
+            Diagnostic::whole_file(
+                Code::FileTooLarge,
+                path,
+                format!(
+                    "{path} is {} bytes long (limit FILE_BYTES_MAX = {} bytes)",
+                    bytes.len(),
+                    limits::FILE_BYTES_MAX
+                ),
+            )
+            .with_help(
+                "policy and scenario files are small; split this one or check that it is the right file",
+            ),
         );
         return;
     }
@@ -175,17 +254,30 @@ fn add_bytes(path: &str, bytes: Vec<u8>, sources: &mut Vec<Source>, trees: &mut 
         Err(error) => {
             let position = error.utf8_error().valid_up_to();
             let lossy = String::from_utf8_lossy(error.as_bytes()).into_owned();
-            let source = Source { path: path.to_owned(), text: Arc::new(lossy) };
+            let source = Source {
+                path: path.to_owned(),
+                text: Arc::new(lossy),
+            };
             diagnostics.push(
-                Diagnostic::at(Code::InvalidUtf8, &source, Some(file), position, 1, format!("{path} is not valid UTF-8 (invalid byte at offset {position})"))
-                    .with_label("invalid byte")
-                    .with_help("policy files are UTF-8 text; is this a binary file?"),
+                Diagnostic::at(
+                    Code::InvalidUtf8,
+                    &source,
+                    Some(file),
+                    position,
+                    1,
+                    format!("{path} is not valid UTF-8 (invalid byte at offset {position})"),
+                )
+                .with_label("invalid byte")
+                .with_help("policy files are UTF-8 text; is this a binary file?"),
             );
             sources.push(source);
             return;
         }
     };
-    let source = Source { path: path.to_owned(), text: Arc::new(text) };
+    let source = Source {
+        path: path.to_owned(),
+        text: Arc::new(text),
+    };
     let (tree, errors) = parse::parse_file(&source, file);
     diagnostics.extend(errors);
     sources.push(source);
@@ -211,6 +303,9 @@ mod tests {
                     policy b extends a { body j { wait_unfrozen pagefault } }";
         let ws = load_str("p.ff", text).expect("loads");
         let b = ws.policy("b").expect("b");
-        assert_eq!(b.hooks.freeze[0].kind, ir::StmtKind::WaitUnfrozen(ir::Level::Pagefault));
+        assert_eq!(
+            b.hooks.freeze[0].kind,
+            ir::StmtKind::WaitUnfrozen(ir::Level::Pagefault)
+        );
     }
 }

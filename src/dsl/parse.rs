@@ -30,9 +30,16 @@ pub fn parse_file(source: &Source, file: FileId) -> (ast::File, Vec<Diagnostic>)
         Ok(pairs) => pairs,
         Err(error) => return (ast::File::default(), vec![syntax_error(source, file, &error)]),
     };
-    let mut builder = Builder { source, file, errors: Vec::new() };
+    let mut builder = Builder {
+        source,
+        file,
+        errors: Vec::new(),
+    };
     let mut out = ast::File::default();
-    for pair in pairs.flatten().filter(|p| matches!(p.as_rule(), Rule::policy | Rule::scenario)) {
+    for pair in pairs
+        .flatten()
+        .filter(|p| matches!(p.as_rule(), Rule::policy | Rule::scenario))
+    {
         match pair.as_rule() {
             Rule::policy => out.items.push(ast::Item::Policy(builder.policy(pair))),
             _ => out.items.push(ast::Item::Scenario(builder.scenario(pair))),
@@ -58,9 +65,22 @@ fn prescan_nesting(source: &Source, file: FileId) -> Option<Diagnostic> {
                 braces += 1;
                 if braces > BRACE_DEPTH_MAX {
                     return Some(
-                        Diagnostic::at(Code::NestingTooDeep, source, Some(file), i, 1, format!("blocks are nested more than {} deep (limit NESTING_MAX = {})", limits::NESTING_MAX, limits::NESTING_MAX))
-                            .with_label("this block is too deep")
-                            .with_help("split the logic into named bodies (`body NAME { … }`) or flatten the `if`s"),
+                        Diagnostic::at(
+                            Code::NestingTooDeep,
+                            source,
+                            Some(file),
+                            i,
+                            1,
+                            format!(
+                                "blocks are nested more than {} deep (limit NESTING_MAX = {})",
+                                limits::NESTING_MAX,
+                                limits::NESTING_MAX
+                            ),
+                        )
+                        .with_label("this block is too deep")
+                        .with_help(
+                            "split the logic into named bodies (`body NAME { … }`) or flatten the `if`s",
+                        ),
                     );
                 }
             }
@@ -69,9 +89,20 @@ fn prescan_nesting(source: &Source, file: FileId) -> Option<Diagnostic> {
                 parens += 1;
                 if parens > limits::NESTING_MAX {
                     return Some(
-                        Diagnostic::at(Code::NestingTooDeep, source, Some(file), i, 1, format!("parentheses are nested more than {} deep (limit NESTING_MAX = {})", limits::NESTING_MAX, limits::NESTING_MAX))
-                            .with_label("too deep")
-                            .with_help("simplify the condition"),
+                        Diagnostic::at(
+                            Code::NestingTooDeep,
+                            source,
+                            Some(file),
+                            i,
+                            1,
+                            format!(
+                                "parentheses are nested more than {} deep (limit NESTING_MAX = {})",
+                                limits::NESTING_MAX,
+                                limits::NESTING_MAX
+                            ),
+                        )
+                        .with_label("too deep")
+                        .with_help("simplify the condition"),
                     );
                 }
             }
@@ -86,7 +117,7 @@ fn prescan_nesting(source: &Source, file: FileId) -> Option<Diagnostic> {
 /// The plain-words name of a grammar rule, for "expected …".
 fn rule_words(rule: Rule) -> &'static str {
     match rule {
-        Rule::policy | Rule::scenario => "`policy` or `scenario`",
+        Rule::policy | Rule::scenario | Rule::file => "`policy` or `scenario`",
         Rule::kw_policy => "`policy`",
         Rule::kw_scenario => "`scenario`",
         Rule::kw_extends | Rule::extends => "`extends`",
@@ -103,7 +134,9 @@ fn rule_words(rule: Rule) -> &'static str {
         Rule::kw_or => "`or`",
         Rule::kw_not => "`not`",
         Rule::hook_def | Rule::hook_name => "a hook (freeze, thaw, page_mkwrite, writeback, flusher)",
-        Rule::name | Rule::ident => "a name (lowercase letters, digits, `_` and `-`, starting with a letter or `_`)",
+        Rule::name | Rule::ident => {
+            "a name (lowercase letters, digits, `_` and `-`, starting with a letter or `_`)"
+        }
         Rule::word | Rule::keyword => "a word",
         Rule::number => "a number",
         Rule::lbrace | Rule::block => "`{`",
@@ -116,7 +149,9 @@ fn rule_words(rule: Rule) -> &'static str {
         Rule::if_stmt | Rule::command | Rule::head | Rule::else_head => "a statement",
         Rule::cond | Rule::disjunct | Rule::conjunct | Rule::comparison | Rule::flag => "a condition",
         Rule::fault => "a fault (io-error, trylock-fail, evict, emergency-thaw)",
-        Rule::attribute => "a page attribute (cached, dirty, pte_dirty, buffers = …, pte = …, mem = N, disk = N)",
+        Rule::attribute => {
+            "a page attribute (cached, dirty, pte_dirty, buffers = …, pte = …, mem = N, disk = N)"
+        }
         Rule::action => "an action (store, munmap, msync, await frozen, freeze, thaw)",
         Rule::EOI => "end of file",
         _ => "input",
@@ -157,14 +192,34 @@ fn syntax_error(source: &Source, file: FileId, error: &pest::error::Error<Rule>)
         }
     }
     let (found, len) = found_at(&source.text, offset);
+    // At the end of the file, point at the last thing in it rather than at nothing.
+    let (offset, len, at_end) = match source.text[..offset.min(source.text.len())]
+        .trim_end()
+        .char_indices()
+        .last()
+    {
+        Some((i, c)) if offset >= source.text.trim_end().len() && len == 0 => (i, c.len_utf8(), true),
+        _ => (offset, len, false),
+    };
     let expected_text = match expected.as_slice() {
         [] => "something else".to_owned(),
         [one] => (*one).to_owned(),
         [init @ .., last] => format!("{} or {}", init.join(", "), last),
     };
     let help = help_for(&expected, &found);
-    let diag = Diagnostic::at(Code::Syntax, source, Some(file), offset, len.max(1), format!("expected {expected_text}, found {found}"))
-        .with_label(format!("expected {expected_text}"));
+    let diag = Diagnostic::at(
+        Code::Syntax,
+        source,
+        Some(file),
+        offset,
+        len.max(1),
+        format!("expected {expected_text}, found {found}"),
+    )
+    .with_label(if at_end {
+        "the file ends after this".to_owned()
+    } else {
+        format!("expected {expected_text}")
+    });
     match help {
         Some(help) => diag.with_help(help),
         None => diag,
@@ -192,7 +247,10 @@ struct Builder<'a> {
 
 fn span_of(pair: &Pair<'_, Rule>) -> Span {
     let s = pair.as_span();
-    Span { start: s.start(), end: s.end() }
+    Span {
+        start: s.start(),
+        end: s.end(),
+    }
 }
 
 impl Builder<'_> {
@@ -202,20 +260,46 @@ impl Builder<'_> {
         let text = pair.as_str();
         if !is_number && text.len() > limits::IDENTIFIER_LEN_MAX {
             self.errors.push(
-                Diagnostic::at(Code::IdentifierTooLong, self.source, Some(self.file), span.start, span.len().min(8), format!("identifier is {} characters long (limit IDENTIFIER_LEN_MAX = {})", text.len(), limits::IDENTIFIER_LEN_MAX))
-                    .with_label("this identifier")
-                    .with_help("use a shorter name"),
+                Diagnostic::at(
+                    Code::IdentifierTooLong,
+                    self.source,
+                    Some(self.file),
+                    span.start,
+                    span.len().min(8),
+                    format!(
+                        "identifier is {} characters long (limit IDENTIFIER_LEN_MAX = {})",
+                        text.len(),
+                        limits::IDENTIFIER_LEN_MAX
+                    ),
+                )
+                .with_label("this identifier")
+                .with_help("use a shorter name"),
             );
-            return Word { text: text[..limits::IDENTIFIER_LEN_MAX].to_owned(), span, is_number };
+            return Word {
+                text: text[..limits::IDENTIFIER_LEN_MAX].to_owned(),
+                span,
+                is_number,
+            };
         }
         if is_number && text.len() > 32 {
-            return Word { text: "99999999999999999999".to_owned(), span, is_number };
+            return Word {
+                text: "99999999999999999999".to_owned(),
+                span,
+                is_number,
+            };
         }
-        Word { text: text.to_owned(), span, is_number }
+        Word {
+            text: text.to_owned(),
+            span,
+            is_number,
+        }
     }
 
     fn first_word(&mut self, pair: Pair<'_, Rule>) -> Word {
-        let inner = pair.into_inner().find(|p| matches!(p.as_rule(), Rule::name | Rule::word | Rule::number)).expect("grammar: a name");
+        let inner = pair
+            .into_inner()
+            .find(|p| matches!(p.as_rule(), Rule::name | Rule::word | Rule::number))
+            .expect("grammar: a name");
         self.word(inner)
     }
 
@@ -232,39 +316,64 @@ impl Builder<'_> {
                     let is_hook = p.as_rule() == Rule::hook_def;
                     let mut inner = p.into_inner().filter(|q| !matches!(q.as_rule(), Rule::kw_body));
                     let name_pair = inner.next().expect("grammar: hook name");
-                    let name = if is_hook { self.first_word(name_pair) } else { self.word(name_pair) };
+                    let name = self.word(name_pair);
                     let block = self.block(inner.next().expect("grammar: block"));
                     let named = ast::NamedBlock { name, block };
-                    if is_hook { hooks.push(named) } else { bodies.push(named) }
+                    if is_hook {
+                        hooks.push(named)
+                    } else {
+                        bodies.push(named)
+                    }
                 }
                 Rule::faults => faults.extend(self.faults(p)),
                 _ => {}
             }
         }
-        ast::PolicyDef { name: name.expect("grammar: policy name"), extends, hooks, bodies, faults, span }
+        ast::PolicyDef {
+            name: name.expect("grammar: policy name"),
+            extends,
+            hooks,
+            bodies,
+            faults,
+            span,
+        }
     }
 
     fn faults(&mut self, pair: Pair<'_, Rule>) -> Vec<ast::Fault> {
         let mut out = Vec::new();
         for p in pair.into_inner().filter(|p| p.as_rule() == Rule::fault) {
             let span = span_of(&p);
-            let mut words = p.into_inner().filter(|q| matches!(q.as_rule(), Rule::name | Rule::number));
+            let mut words = p
+                .into_inner()
+                .filter(|q| matches!(q.as_rule(), Rule::name | Rule::number));
             let name = words.next().expect("grammar: fault name");
             let probability = words.next().expect("grammar: probability");
             let max = words.next().expect("grammar: max");
-            out.push(ast::Fault { name: self.word(name), probability: self.word(probability), max: self.word(max), span });
+            out.push(ast::Fault {
+                name: self.word(name),
+                probability: self.word(probability),
+                max: self.word(max),
+                span,
+            });
         }
         out
     }
 
     fn block(&mut self, pair: Pair<'_, Rule>) -> ast::Block {
         let span = span_of(&pair);
-        let stmts = pair.into_inner().filter(|p| matches!(p.as_rule(), Rule::if_stmt | Rule::command)).map(|p| self.stmt(p)).collect();
+        let stmts = pair
+            .into_inner()
+            .filter(|p| matches!(p.as_rule(), Rule::if_stmt | Rule::command))
+            .map(|p| self.stmt(p))
+            .collect();
         ast::Block { stmts, span }
     }
 
     fn head(&mut self, pair: Pair<'_, Rule>) -> Vec<Word> {
-        pair.into_inner().filter(|p| matches!(p.as_rule(), Rule::word | Rule::number)).map(|p| self.word(p)).collect()
+        pair.into_inner()
+            .filter(|p| matches!(p.as_rule(), Rule::word | Rule::number))
+            .map(|p| self.word(p))
+            .collect()
     }
 
     fn stmt(&mut self, pair: Pair<'_, Rule>) -> ast::Stmt {
@@ -279,13 +388,19 @@ impl Builder<'_> {
                         Rule::block => otherwise = Some(ast::Else::Block(self.block(p))),
                         Rule::else_head => {
                             let else_span = span_of(&p);
-                            let inner = p.into_inner().find(|q| q.as_rule() == Rule::head).expect("grammar: head");
+                            let inner = p
+                                .into_inner()
+                                .find(|q| q.as_rule() == Rule::head)
+                                .expect("grammar: head");
                             otherwise = Some(ast::Else::Command(self.head(inner), else_span));
                         }
                         _ => {}
                     }
                 }
-                ast::Stmt { kind: ast::StmtKind::Command { head, otherwise }, span }
+                ast::Stmt {
+                    kind: ast::StmtKind::Command { head, otherwise },
+                    span,
+                }
             }
             _ => {
                 let mut arms = Vec::new();
@@ -299,19 +414,27 @@ impl Builder<'_> {
                             arms.push((cond, self.block(p)));
                         }
                         Rule::else_if => {
-                            let mut inner = p.into_inner().filter(|q| matches!(q.as_rule(), Rule::cond | Rule::block));
+                            let mut inner = p
+                                .into_inner()
+                                .filter(|q| matches!(q.as_rule(), Rule::cond | Rule::block));
                             let cond = self.cond(inner.next().expect("grammar: cond"));
                             let block = self.block(inner.next().expect("grammar: block"));
                             arms.push((cond, block));
                         }
                         Rule::else_block => {
-                            let inner = p.into_inner().find(|q| q.as_rule() == Rule::block).expect("grammar: block");
+                            let inner = p
+                                .into_inner()
+                                .find(|q| q.as_rule() == Rule::block)
+                                .expect("grammar: block");
                             otherwise = Some(self.block(inner));
                         }
                         _ => {}
                     }
                 }
-                ast::Stmt { kind: ast::StmtKind::If { arms, otherwise }, span }
+                ast::Stmt {
+                    kind: ast::StmtKind::If { arms, otherwise },
+                    span,
+                }
             }
         }
     }
@@ -321,11 +444,19 @@ impl Builder<'_> {
         match pair.as_rule() {
             Rule::cond | Rule::disjunct => {
                 let is_or = pair.as_rule() == Rule::cond;
-                let mut parts: Vec<ast::Cond> = pair.into_inner().filter(|p| matches!(p.as_rule(), Rule::disjunct | Rule::conjunct)).map(|p| self.cond(p)).collect();
+                let mut parts: Vec<ast::Cond> = pair
+                    .into_inner()
+                    .filter(|p| matches!(p.as_rule(), Rule::disjunct | Rule::conjunct))
+                    .map(|p| self.cond(p))
+                    .collect();
                 if parts.len() == 1 {
                     return parts.pop().expect("one part");
                 }
-                let kind = if is_or { ast::CondKind::Or(parts) } else { ast::CondKind::And(parts) };
+                let kind = if is_or {
+                    ast::CondKind::Or(parts)
+                } else {
+                    ast::CondKind::And(parts)
+                };
                 ast::Cond { kind, span }
             }
             Rule::conjunct => {
@@ -339,25 +470,49 @@ impl Builder<'_> {
                     }
                 }
                 let inner = inner.expect("grammar: conjunct has an atom");
-                if nots == 0 { inner } else { ast::Cond { kind: ast::CondKind::Not(nots, Box::new(inner)), span } }
+                if nots == 0 {
+                    inner
+                } else {
+                    ast::Cond {
+                        kind: ast::CondKind::Not(nots, Box::new(inner)),
+                        span,
+                    }
+                }
             }
             Rule::comparison => {
                 let mut inner = pair.into_inner();
                 let field = self.word(inner.next().expect("grammar: field"));
                 let op = self.word(inner.next().expect("grammar: op"));
                 let value = self.word(inner.next().expect("grammar: value"));
-                ast::Cond { kind: ast::CondKind::Compare { field, op, value }, span }
+                ast::Cond {
+                    kind: ast::CondKind::Compare { field, op, value },
+                    span,
+                }
             }
             _ => {
                 let flag = self.first_word(pair);
-                ast::Cond { kind: ast::CondKind::Flag(flag), span }
+                ast::Cond {
+                    kind: ast::CondKind::Flag(flag),
+                    span,
+                }
             }
         }
     }
 
     fn scenario(&mut self, pair: Pair<'_, Rule>) -> ast::ScenarioDef {
         let span = span_of(&pair);
-        let mut def = ast::ScenarioDef { name: Word { text: String::new(), span, is_number: false }, pages: Vec::new(), threads: Vec::new(), flushers: Vec::new(), faults: Vec::new(), span };
+        let mut def = ast::ScenarioDef {
+            name: Word {
+                text: String::new(),
+                span,
+                is_number: false,
+            },
+            pages: Vec::new(),
+            threads: Vec::new(),
+            flushers: Vec::new(),
+            faults: Vec::new(),
+            span,
+        };
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::name => def.name = self.word(p),
@@ -370,15 +525,25 @@ impl Builder<'_> {
                             Rule::name => name = Some(self.word(q)),
                             Rule::attribute => {
                                 let attr_span = span_of(&q);
-                                let mut words = q.into_inner().filter(|r| matches!(r.as_rule(), Rule::word | Rule::number));
+                                let mut words = q
+                                    .into_inner()
+                                    .filter(|r| matches!(r.as_rule(), Rule::word | Rule::number));
                                 let attr_name = self.word(words.next().expect("grammar: attribute name"));
                                 let value = words.next().map(|w| self.word(w));
-                                attributes.push(ast::Attribute { name: attr_name, value, span: attr_span });
+                                attributes.push(ast::Attribute {
+                                    name: attr_name,
+                                    value,
+                                    span: attr_span,
+                                });
                             }
                             _ => {}
                         }
                     }
-                    def.pages.push(ast::Page { name: name.expect("grammar: page name"), attributes, span: page_span });
+                    def.pages.push(ast::Page {
+                        name: name.expect("grammar: page name"),
+                        attributes,
+                        span: page_span,
+                    });
                 }
                 Rule::thread => {
                     let thread_span = span_of(&p);
@@ -390,12 +555,19 @@ impl Builder<'_> {
                             Rule::action => {
                                 let action_span = span_of(&q);
                                 let words = self.head(q);
-                                actions.push(ast::Action { words, span: action_span });
+                                actions.push(ast::Action {
+                                    words,
+                                    span: action_span,
+                                });
                             }
                             _ => {}
                         }
                     }
-                    def.threads.push(ast::Thread { name: name.expect("grammar: thread name"), actions, span: thread_span });
+                    def.threads.push(ast::Thread {
+                        name: name.expect("grammar: thread name"),
+                        actions,
+                        span: thread_span,
+                    });
                 }
                 Rule::flusher_decl => def.flushers.push(span_of(&p)),
                 Rule::faults => def.faults.extend(self.faults(p)),
@@ -413,14 +585,24 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> (ast::File, Vec<Diagnostic>) {
-        parse_file(&Source { path: "t.ff".into(), text: Arc::new(text.into()) }, FileId(0))
+        parse_file(
+            &Source {
+                path: "t.ff".into(),
+                text: Arc::new(text.into()),
+            },
+            FileId(0),
+        )
     }
 
     #[test]
     fn parses_statements_and_else_forms() {
-        let (file, errors) = parse("policy p { freeze { trylock umount read else skip; submit else { skip } if dirty and not (cached or locked) { x } else if level >= fs { y } else { z } } }");
+        let (file, errors) = parse(
+            "policy p { freeze { trylock umount read else skip; submit else { skip } if dirty and not (cached or locked) { x } else if level >= fs { y } else { z } } }",
+        );
         assert!(errors.is_empty(), "{errors:?}");
-        let ast::Item::Policy(p) = &file.items[0] else { panic!() };
+        let ast::Item::Policy(p) = &file.items[0] else {
+            panic!()
+        };
         assert_eq!(p.hooks[0].block.stmts.len(), 3);
     }
 
