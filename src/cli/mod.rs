@@ -297,8 +297,9 @@ fn usage_error(message: impl std::fmt::Display) -> ExitCode {
 }
 
 /// Loads the workspace and resolves the requested policies and scenarios.
+/// Broken input files are bad input (exit 2) for every subcommand but `check`.
 fn load(files: &FileArgs) -> Result<Workspace, ExitCode> {
-    check::load_workspace(&files.files)
+    check::load_workspace(&files.files).map_err(|_| ExitCode::from(EXIT_USAGE))
 }
 
 fn pick<'a, T>(

@@ -1,0 +1,364 @@
+//! The engine against the contract: the seed thread's verdicts, random and
+//! PCT campaigns inside the exhaustive ground truth, determinism, replay.
+
+use std::sync::atomic::AtomicBool;
+
+use freezefuzz::engine::campaign::{self, CampaignConfig, CellResult, Shard};
+use freezefuzz::engine::explore::{self, ExploreLimits};
+use freezefuzz::engine::program::{self, Program};
+use freezefuzz::engine::run;
+use freezefuzz::engine::schedule;
+use freezefuzz::engine::scheduler::SchedulerKind;
+use freezefuzz::oracle::{OracleSet, Outcome, Outcomes};
+
+use crate::support;
+
+fn program<'a>(programs: &'a [Program], policy: &str, scenario: &str) -> &'a Program {
+    programs
+        .iter()
+        .find(|p| p.policy == policy && p.scenario == scenario)
+        .unwrap_or_else(|| panic!("no cell {policy} × {scenario}"))
+}
+
+fn exhaustive(program: &Program) -> explore::Exploration {
+    let result = explore::explore(program, &OracleSet::standard(), &ExploreLimits::default());
+    assert!(
+        result.complete(),
+        "{} × {} did not finish",
+        program.policy,
+        program.scenario
+    );
+    result
+}
+
+fn set(outcomes: &[Outcome]) -> Outcomes {
+    let mut set = Outcomes::default();
+    for o in outcomes {
+        set.insert(*o);
+    }
+    set
+}
+
+fn campaign(programs: &[Program], config: &CampaignConfig, jobs: usize) -> Vec<CellResult> {
+    campaign::campaign(
+        programs,
+        &OracleSet::standard(),
+        config,
+        jobs,
+        &AtomicBool::new(false),
+        &|_| {},
+    )
+}
+
+fn config(seed: u64, runs: u64, scheduler: SchedulerKind) -> CampaignConfig {
+    CampaignConfig {
+        seed,
+        runs,
+        scheduler,
+        steps_max: 1000,
+        shard: Shard::WHOLE,
+    }
+}
+
+/// The seed thread (and the issue's "done when"): in the after-freeze timing,
+/// no-block writes while frozen in cases 3 and 4 only; block-on-mapped
+/// deadlocks in cases 3 and 4; wait-in-mkwrite is safe everywhere.
+#[test]
+fn exhaustive_verdicts_reproduce_the_seed_thread() {
+    use Outcome::*;
+    let workspace = support::shipped();
+    let programs = support::shipped_programs(&workspace);
+    let expect = |policy: &str, scenario: &str, outcomes: &[Outcome]| {
+        let result = exhaustive(program(&programs, policy, scenario));
+        assert_eq!(result.outcomes, set(outcomes), "{policy} × {scenario}");
+    };
+    expect("no-block", "case1-after-freeze", &[Safe]);
+    expect("no-block", "case2-after-freeze", &[Safe]);
+    expect("no-block", "case3-after-freeze", &[Safe, FrozenWrite]);
+    expect("no-block", "case4-after-freeze", &[Safe, FrozenWrite]);
+    expect("block-on-mapped", "case1-after-freeze", &[Safe]);
+    expect("block-on-mapped", "case2-after-freeze", &[Safe]);
+    expect("block-on-mapped", "case3-after-freeze", &[Safe, Deadlock]);
+    expect("block-on-mapped", "case4-after-freeze", &[Safe, Deadlock]);
+    for scenario in &workspace.scenarios {
+        expect("wait-in-mkwrite", &scenario.name, &[Safe]);
+        expect("mainline", &scenario.name, &[Safe]);
+    }
+    // The variants each show their own flaw.
+    expect("skip-frozen", "case3-after-freeze", &[Safe, LostWrite]);
+    expect("sigbus", "case1-after-freeze", &[Safe, UserError]);
+    expect("sync-before-block", "case3-after-freeze", &[Safe]);
+    expect("sync-before-block", "case3-racing", &[Safe, FrozenWrite]);
+}
+
+/// Random and PCT campaigns only ever see outcomes the exhaustive search
+/// says are reachable; on the standard cells they find all of them.
+#[test]
+fn campaigns_find_exactly_the_reachable_outcomes() {
+    let workspace = support::shipped();
+    let programs = support::shipped_programs(&workspace);
+    let truth: Vec<Outcomes> = programs.iter().map(|p| exhaustive(p).outcomes).collect();
+    for scheduler in [SchedulerKind::Random, SchedulerKind::Pct { depth: 3 }] {
+        let cells = campaign(&programs, &config(11, 3000, scheduler), 2);
+        for (cell, reachable) in cells.iter().zip(&truth) {
+            let seen = cell.outcomes();
+            assert_eq!(
+                seen.union(*reachable),
+                *reachable,
+                "{} × {} under {}: saw {seen}, reachable {reachable}",
+                cell.policy,
+                cell.scenario,
+                scheduler.label()
+            );
+        }
+        // Together with the subset check, this is equality on the random walk.
+        if scheduler == SchedulerKind::Random {
+            let missed: Vec<String> = cells
+                .iter()
+                .zip(&truth)
+                .filter(|(cell, reachable)| cell.outcomes() != **reachable)
+                .map(|(cell, reachable)| {
+                    format!(
+                        "{} × {}: {} of {reachable}",
+                        cell.policy,
+                        cell.scenario,
+                        cell.outcomes()
+                    )
+                })
+                .collect();
+            // A 3000-run random walk misses at most the rarest interleavings;
+            // name them so a change in that is visible.
+            assert!(missed.len() <= 2, "random walk missed: {missed:#?}");
+        }
+    }
+}
+
+#[test]
+fn a_campaign_does_not_depend_on_the_number_of_workers() {
+    let workspace = support::shipped();
+    let programs = support::shipped_programs(&workspace);
+    for scheduler in [SchedulerKind::Random, SchedulerKind::Pct { depth: 2 }] {
+        let config = config(5, 2500, scheduler);
+        let one = campaign(&programs, &config, 1);
+        let two = campaign(&programs, &config, 2);
+        let eight = campaign(&programs, &config, 8);
+        assert_eq!(one, two);
+        assert_eq!(one, eight);
+        // And the same seed twice gives the same result.
+        assert_eq!(one, campaign(&programs, &config, 2));
+        // A different seed changes the counts somewhere.
+        let other = campaign(
+            &programs,
+            &CampaignConfig {
+                seed: 6,
+                ..config.clone()
+            },
+            2,
+        );
+        assert_ne!(one, other);
+    }
+}
+
+#[test]
+fn shards_merge_into_the_unsplit_campaign() {
+    let workspace = support::shipped();
+    let programs = support::shipped_programs(&workspace);
+    let whole_config = config(9, 5000, SchedulerKind::Random);
+    let whole = campaign(&programs, &whole_config, 2);
+    let mut merged: Option<Vec<CellResult>> = None;
+    for index in 0..3 {
+        let shard = CampaignConfig {
+            shard: Shard { index, count: 3 },
+            ..whole_config.clone()
+        };
+        let part = campaign(&programs, &shard, 1);
+        match &mut merged {
+            None => merged = Some(part),
+            Some(cells) => cells.iter_mut().zip(&part).for_each(|(cell, p)| cell.merge(p)),
+        }
+    }
+    assert_eq!(merged.unwrap(), whole);
+}
+
+/// Every first witness of a campaign replays, alone, to its outcome: from
+/// its schedule string and from its seed.
+#[test]
+fn every_witness_replays_to_its_outcome() {
+    let workspace = support::shipped();
+    let programs = support::shipped_programs(&workspace);
+    let oracles = OracleSet::standard();
+    let config = config(3, 2000, SchedulerKind::Random);
+    let cells = campaign(&programs, &config, 2);
+    let mut witnesses = 0;
+    for (cell, program) in cells.iter().zip(&programs) {
+        for outcome in Outcome::ALL {
+            let Some(witness) = &cell.witnesses[outcome as usize] else {
+                continue;
+            };
+            witnesses += 1;
+            let choices = schedule::resolve(program, &witness.schedule).expect("witness schedules parse");
+            let (result, _) =
+                run::replay(program, &oracles, &choices, config.steps_max).expect("witness fits");
+            assert_eq!(
+                result.outcomes, witness.outcomes,
+                "{} × {} {}",
+                cell.policy, cell.scenario, witness.schedule
+            );
+            // The run seed alone reproduces the run.
+            let mut scheduler = config.scheduler.build();
+            let again = run::run(
+                program,
+                &oracles,
+                scheduler.as_mut(),
+                witness.seed,
+                config.steps_max,
+                None,
+            );
+            assert_eq!(again.outcomes, witness.outcomes);
+            assert_eq!(
+                witness.seed,
+                freezefuzz::engine::seeds::run_seed(
+                    config.seed,
+                    &program.policy,
+                    &program.scenario,
+                    witness.run_index
+                )
+            );
+        }
+    }
+    assert!(
+        witnesses > 50,
+        "the standard matrix has many findings, got {witnesses}"
+    );
+}
+
+/// A shortest counterexample replays to its outcome, and no run reaches the
+/// outcome in fewer steps (checked here by a bounded search of all shorter
+/// schedules on small cells).
+#[test]
+fn shortest_counterexamples_replay_and_are_shortest() {
+    let workspace = support::shipped();
+    let programs = support::shipped_programs(&workspace);
+    let oracles = OracleSet::standard();
+    for program in &programs {
+        let result = exhaustive(program);
+        for outcome in result.outcomes.iter() {
+            let shortest = result.shortest[outcome as usize]
+                .as_ref()
+                .expect("a reachable outcome has a witness");
+            assert_eq!(shortest.depth as usize, shortest.choices.len());
+            let (run, _) = run::replay(program, &oracles, &shortest.choices, 1000).expect("fits");
+            assert!(
+                run.outcomes.contains(outcome),
+                "{} × {} {outcome}",
+                program.policy,
+                program.scenario
+            );
+            // Every prefix one step shorter fails to reach it as an ended run:
+            // either the outcome is absent or the run had not ended there.
+            if outcome.is_bad() && shortest.depth > 0 {
+                let prefix = &shortest.choices[..shortest.choices.len() - 1];
+                let (run, _) = run::replay(program, &oracles, prefix, 1000).expect("fits");
+                assert!(
+                    !run.outcomes.contains(outcome),
+                    "{} × {}: a shorter witness of {outcome}",
+                    program.policy,
+                    program.scenario
+                );
+            }
+        }
+    }
+}
+
+/// A known race — sync-before-block's freeze syncs before it blocks page
+/// faults — is found by PCT within a stated budget on every racing case
+/// where it is reachable.
+#[test]
+fn pct_finds_the_sync_before_block_race_quickly() {
+    let workspace = support::shipped();
+    let programs = support::shipped_programs(&workspace);
+    let oracles = OracleSet::standard();
+    for case in ["case1-racing", "case2-racing", "case3-racing", "case4-racing"] {
+        let program = program(&programs, "sync-before-block", case);
+        let mut scheduler = SchedulerKind::Pct { depth: 3 }.build();
+        let found = (0..2000u64).find(|&i| {
+            let seed = freezefuzz::engine::seeds::run_seed(1, &program.policy, &program.scenario, i);
+            run::run(program, &oracles, scheduler.as_mut(), seed, 1000, None)
+                .outcomes
+                .contains(Outcome::FrozenWrite)
+        });
+        assert!(
+            found.is_some(),
+            "PCT did not find the race in {case} within 2000 runs"
+        );
+    }
+}
+
+#[test]
+fn step_limit_is_reported_never_silent() {
+    // A writeback that never cleans keeps the page dirty: the flusher wakes forever.
+    let workspace = support::with_standard(
+        "policy spin {
+            freeze { lock umount write; set_level complete; unlock umount; }
+            page_mkwrite { lock_page; }
+            writeback { skip; }
+        }",
+    );
+    let policy = workspace.policy("spin").unwrap();
+    let scenario = workspace.scenario("case4-racing").unwrap();
+    let program = program::compile(policy, scenario).unwrap();
+    let oracles = OracleSet::standard();
+    let mut scheduler = SchedulerKind::Random.build();
+    let result = run::run(&program, &oracles, scheduler.as_mut(), 1, 200, None);
+    assert!(result.step_limit && result.outcomes.contains(Outcome::StepLimit));
+    assert!(!result.outcomes.contains(Outcome::Safe));
+    let limits = ExploreLimits {
+        steps_max: 200,
+        ..ExploreLimits::default()
+    };
+    let explored = explore::explore(&program, &oracles, &limits);
+    assert!(explored.outcomes.contains(Outcome::StepLimit));
+    // The witness of an endless run really runs past the budget.
+    let witness = explored.shortest[Outcome::StepLimit as usize].as_ref().unwrap();
+    let (replayed, _) = run::replay(&program, &oracles, &witness.choices, 200).unwrap();
+    assert!(replayed.step_limit);
+}
+
+#[test]
+fn exploration_limits_are_explicit() {
+    let workspace = support::shipped();
+    let programs = support::shipped_programs(&workspace);
+    let program = program(&programs, "no-block", "case3-racing");
+    let limits = ExploreLimits {
+        states_max: 10,
+        ..ExploreLimits::default()
+    };
+    let result = explore::explore(program, &OracleSet::standard(), &limits);
+    assert!(!result.complete());
+    assert_eq!(
+        result.limit.unwrap().to_string(),
+        "state limit (10 states, --max-states)"
+    );
+    let limits = ExploreLimits {
+        depth_max: 5,
+        ..ExploreLimits::default()
+    };
+    let result = explore::explore(program, &OracleSet::standard(), &limits);
+    assert!(!result.complete());
+    // An incomplete search never reaches a terminal state this shallow: no claim of safety.
+    assert!(!result.outcomes.contains(Outcome::Safe));
+}
+
+#[test]
+fn dirty_at_freeze_is_optional_and_informational() {
+    let workspace = support::shipped();
+    let programs = support::shipped_programs(&workspace);
+    let program = program(&programs, "sync-before-block", "case3-racing");
+    let standard = exhaustive(program);
+    assert!(!standard.outcomes.contains(Outcome::DirtyAtFreeze));
+    let oracles = OracleSet::with_optional(&["dirty-at-freeze".to_string()]).unwrap();
+    let with = explore::explore(program, &oracles, &ExploreLimits::default());
+    assert!(with.outcomes.contains(Outcome::DirtyAtFreeze));
+    assert!(with.outcomes.contains(Outcome::Safe));
+    assert!(OracleSet::with_optional(&["bogus".to_string()]).is_err());
+}
