@@ -73,7 +73,11 @@ pub fn run(files: &[PathBuf]) -> ExitCode {
         println!("ok  {path} ({})", what.join(", "));
     }
     print_diagnostics(&loaded.diagnostics);
-    if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// Loads the workspace for the other subcommands: `files`, or every `*.ff` in
@@ -89,7 +93,11 @@ pub fn load_workspace(files: &[PathBuf]) -> Result<Workspace, ExitCode> {
                 return Err(ExitCode::from(2));
             }
         };
-        let mut found: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "ff")).collect();
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "ff"))
+            .collect();
         found.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
         if found.is_empty() {
             eprintln!("freezefuzz: no files given and no *.ff files in {POLICIES_DIR}/");

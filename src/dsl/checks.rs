@@ -301,16 +301,14 @@ impl Checker {
                         self.report(Code::SelfDeadlock, stmt.loc, format!("`wait_writers {level}` in `{hook}` while this hook is itself a {level} writer (sb_start at line {}): it would wait for itself", started.line), "waits for itself", Some("call `sb_end` first"));
                     }
                 }
-                StmtKind::Sync => {
-                    if self.hook == Hook::Writeback {
-                        self.report(
-                            Code::SyncInWriteback,
-                            stmt.loc,
-                            "`sync` in `writeback`: sync runs writeback, so this would recurse".to_owned(),
-                            "recursive",
-                            Some("remove it; writeback handles one page"),
-                        );
-                    }
+                StmtKind::Sync if self.hook == Hook::Writeback => {
+                    self.report(
+                        Code::SyncInWriteback,
+                        stmt.loc,
+                        "`sync` in `writeback`: sync runs writeback, so this would recurse".to_owned(),
+                        "recursive",
+                        Some("remove it; writeback handles one page"),
+                    );
                 }
                 StmtKind::MarkDirty => self.needs_page(stmt, "`mark_dirty`"),
                 StmtKind::Allocate => self.needs_page(stmt, "`allocate`"),

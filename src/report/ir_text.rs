@@ -14,8 +14,18 @@ const LOC_COLUMN: usize = 44;
 /// writeback, flusher.
 pub fn policy_text(ws: &Workspace, policy: &ir::Policy) -> String {
     let mut out = String::new();
-    let extends = policy.extends.as_ref().map(|p| format!(" extends {p}")).unwrap_or_default();
-    line(&mut out, ws, 0, &format!("policy {}{extends} {{", policy.name), Some(policy.loc));
+    let extends = policy
+        .extends
+        .as_ref()
+        .map(|p| format!(" extends {p}"))
+        .unwrap_or_default();
+    line(
+        &mut out,
+        ws,
+        0,
+        &format!("policy {}{extends} {{", policy.name),
+        Some(policy.loc),
+    );
     for hook in Hook::ALL {
         line(&mut out, ws, 1, &format!("{} {{", hook.name()), None);
         body(&mut out, ws, 2, policy.hooks.get(hook));
@@ -24,7 +34,13 @@ pub fn policy_text(ws: &Workspace, policy: &ir::Policy) -> String {
     if !policy.faults.is_empty() {
         line(&mut out, ws, 1, "faults {", None);
         for f in &policy.faults {
-            line(&mut out, ws, 2, &format!("{} probability {} max {};", f.name, f.probability, f.max), Some(f.loc));
+            line(
+                &mut out,
+                ws,
+                2,
+                &format!("{} probability {} max {};", f.name, f.probability, f.max),
+                Some(f.loc),
+            );
         }
         line(&mut out, ws, 1, "}", None);
     }
@@ -35,7 +51,13 @@ pub fn policy_text(ws: &Workspace, policy: &ir::Policy) -> String {
 /// One scenario: its pages with every attribute explicit, and its threads.
 pub fn scenario_text(ws: &Workspace, scenario: &ir::Scenario) -> String {
     let mut out = String::new();
-    line(&mut out, ws, 0, &format!("scenario {} {{", scenario.name), Some(scenario.loc));
+    line(
+        &mut out,
+        ws,
+        0,
+        &format!("scenario {} {{", scenario.name),
+        Some(scenario.loc),
+    );
     for page in &scenario.pages {
         let mut attrs = Vec::new();
         if page.cached {
@@ -51,13 +73,25 @@ pub fn scenario_text(ws: &Workspace, scenario: &ir::Scenario) -> String {
         }
         attrs.push(format!("mem = {}", page.mem));
         attrs.push(format!("disk = {}", page.disk));
-        line(&mut out, ws, 1, &format!("page {} {{ {}; }}", page.name, attrs.join("; ")), Some(page.loc));
+        line(
+            &mut out,
+            ws,
+            1,
+            &format!("page {} {{ {}; }}", page.name, attrs.join("; ")),
+            Some(page.loc),
+        );
     }
     for thread in &scenario.threads {
         match &thread.kind {
             ThreadKind::Flusher => line(&mut out, ws, 1, "flusher;", Some(thread.loc)),
             ThreadKind::Program(actions) => {
-                line(&mut out, ws, 1, &format!("thread {} {{", thread.name), Some(thread.loc));
+                line(
+                    &mut out,
+                    ws,
+                    1,
+                    &format!("thread {} {{", thread.name),
+                    Some(thread.loc),
+                );
                 for action in actions {
                     let page = |p: usize| scenario.pages.get(p).map(|pg| pg.name.as_str()).unwrap_or("?");
                     let text = match action.kind {
@@ -75,7 +109,13 @@ pub fn scenario_text(ws: &Workspace, scenario: &ir::Scenario) -> String {
         }
     }
     for f in &scenario.faults {
-        line(&mut out, ws, 1, &format!("fault {} probability {} max {};", f.name, f.probability, f.max), Some(f.loc));
+        line(
+            &mut out,
+            ws,
+            1,
+            &format!("fault {} probability {} max {};", f.name, f.probability, f.max),
+            Some(f.loc),
+        );
     }
     line(&mut out, ws, 0, "}", None);
     out
@@ -98,7 +138,10 @@ fn line(out: &mut String, ws: &Workspace, indent: usize, text: &str, loc: Option
 fn body(out: &mut String, ws: &Workspace, indent: usize, stmts: &Body) {
     for stmt in stmts {
         match &stmt.kind {
-            StmtKind::TryLockUmount { otherwise, .. } | StmtKind::Submit { otherwise: Some(otherwise) } => {
+            StmtKind::TryLockUmount { otherwise, .. }
+            | StmtKind::Submit {
+                otherwise: Some(otherwise),
+            } => {
                 let head = match &stmt.kind {
                     StmtKind::TryLockUmount { .. } => format!("{} else", stmt.kind.head()),
                     _ => stmt.kind.head(),
@@ -108,7 +151,13 @@ fn body(out: &mut String, ws: &Workspace, indent: usize, stmts: &Body) {
                 line(out, ws, indent, "}", None);
             }
             StmtKind::If { then, otherwise, .. } => {
-                line(out, ws, indent, &format!("{} {{", stmt.kind.head()), Some(stmt.loc));
+                line(
+                    out,
+                    ws,
+                    indent,
+                    &format!("{} {{", stmt.kind.head()),
+                    Some(stmt.loc),
+                );
                 body(out, ws, indent + 1, then);
                 if !otherwise.is_empty() {
                     line(out, ws, indent, "} else {", None);

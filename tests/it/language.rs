@@ -7,7 +7,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use freezefuzz::dsl::{self, Code, Diagnostic};
-use freezefuzz::ir::limits;
 use freezefuzz::report::{diagnostics, ir_text};
 use proptest::prelude::*;
 
@@ -45,7 +44,13 @@ fn render(list: &[Diagnostic]) -> String {
 /// Loads bytes as one file named `path`; no other file exists.
 fn load_bytes(path: &str, bytes: &[u8]) -> dsl::Loaded {
     let name = PathBuf::from(path);
-    let mut read = |p: &Path| if p == name { Ok(bytes.to_vec()) } else { Err(io::Error::from(io::ErrorKind::NotFound)) };
+    let mut read = |p: &Path| {
+        if p == name {
+            Ok(bytes.to_vec())
+        } else {
+            Err(io::Error::from(io::ErrorKind::NotFound))
+        }
+    };
     dsl::load_all(std::slice::from_ref(&name), &mut read)
 }
 
@@ -55,16 +60,50 @@ fn every_shipped_file_checks_clean_together() {
     assert!(files.len() >= 8, "{files:?}");
     let loaded = dsl::load_all(&files, &mut read_from_root);
     assert!(loaded.diagnostics.is_empty(), "{}", render(&loaded.diagnostics));
-    let names: Vec<&str> = loaded.workspace.policies.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["block-on-mapped", "mainline", "no-block", "sigbus", "skip-frozen", "sync-before-block", "wait-in-mkwrite"]);
-    let scenarios: Vec<&str> = loaded.workspace.scenarios.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(scenarios, ["case1-after-freeze", "case2-after-freeze", "case3-after-freeze", "case4-after-freeze", "case1-racing", "case2-racing", "case3-racing", "case4-racing"]);
+    let names: Vec<&str> = loaded
+        .workspace
+        .policies
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "block-on-mapped",
+            "mainline",
+            "no-block",
+            "sigbus",
+            "skip-frozen",
+            "sync-before-block",
+            "wait-in-mkwrite"
+        ]
+    );
+    let scenarios: Vec<&str> = loaded
+        .workspace
+        .scenarios
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(
+        scenarios,
+        [
+            "case1-after-freeze",
+            "case2-after-freeze",
+            "case3-after-freeze",
+            "case4-after-freeze",
+            "case1-racing",
+            "case2-racing",
+            "case3-racing",
+            "case4-racing"
+        ]
+    );
 }
 
 #[test]
 fn every_shipped_file_checks_clean_alone_loading_its_parents() {
     for file in shipped_files() {
-        let ws = dsl::load(std::slice::from_ref(&file), &mut read_from_root).unwrap_or_else(|e| panic!("{}: {}", file.display(), render(&e.diagnostics)));
+        let ws = dsl::load(std::slice::from_ref(&file), &mut read_from_root)
+            .unwrap_or_else(|e| panic!("{}: {}", file.display(), render(&e.diagnostics)));
         assert_eq!(ws.files.last().map(|f| f.path.as_str()), Some(dsl::DEFAULTS_PATH));
     }
     // mainline extends wait-in-mkwrite, which is found beside it and is a policy too.
@@ -75,38 +114,59 @@ fn every_shipped_file_checks_clean_alone_loading_its_parents() {
 
 #[test]
 fn valid_files_check_clean() {
-    let ws = dsl::load(&[PathBuf::from("tests/data/valid/everything.ff")], &mut read_from_root).unwrap_or_else(|e| panic!("{}", render(&e.diagnostics)));
+    let ws = dsl::load(
+        &[PathBuf::from("tests/data/valid/everything.ff")],
+        &mut read_from_root,
+    )
+    .unwrap_or_else(|e| panic!("{}", render(&e.diagnostics)));
     let p = ws.policy("everything").expect("everything");
     assert_eq!(p.faults.len(), 2);
     snapshots().bind(|| {
         insta::assert_snapshot!("language__valid_everything_policy", ir_text::policy_text(&ws, p));
-        insta::assert_snapshot!("language__valid_everything_scenario", ir_text::scenario_text(&ws, &ws.scenarios[0]));
+        insta::assert_snapshot!(
+            "language__valid_everything_scenario",
+            ir_text::scenario_text(&ws, &ws.scenarios[0])
+        );
     });
 }
 
 #[test]
 fn broken_files_give_their_diagnostics() {
-    snapshots().bind(|| insta::glob!("../data/broken", "*.ff", |path| {
-        let relative = path.strip_prefix(root()).expect("under root").to_path_buf();
-        let loaded = dsl::load_all(std::slice::from_ref(&relative), &mut read_from_root);
-        assert!(!loaded.diagnostics.is_empty(), "{} should have errors", relative.display());
-        // The file is named for the error it shows.
-        let stem = relative.file_stem().and_then(|s| s.to_str()).expect("name");
-        let codes: Vec<&str> = loaded.diagnostics.iter().map(|d| d.code.name()).collect();
-        if !stem.starts_with("syntax") && stem != "many-errors" && codes.iter().any(|c| c.starts_with("ff::")) {
-            let expected = format!("ff::{stem}");
-            let listed = Code::ALL.iter().any(|c| c.name() == expected);
-            assert!(!listed || codes.contains(&expected.as_str()), "{stem}: {codes:?}");
-        }
-        insta::assert_snapshot!("language__broken", render(&loaded.diagnostics));
-    }));
+    snapshots().bind(|| {
+        insta::glob!("../data/broken", "*.ff", |path| {
+            let relative = path.strip_prefix(root()).expect("under root").to_path_buf();
+            let loaded = dsl::load_all(std::slice::from_ref(&relative), &mut read_from_root);
+            assert!(
+                !loaded.diagnostics.is_empty(),
+                "{} should have errors",
+                relative.display()
+            );
+            // The file is named for the error it shows.
+            let stem = relative.file_stem().and_then(|s| s.to_str()).expect("name");
+            let codes: Vec<&str> = loaded.diagnostics.iter().map(|d| d.code.name()).collect();
+            if !stem.starts_with("syntax")
+                && stem != "many-errors"
+                && codes.iter().any(|c| c.starts_with("ff::"))
+            {
+                let expected = format!("ff::{stem}");
+                let listed = Code::ALL.iter().any(|c| c.name() == expected);
+                assert!(!listed || codes.contains(&expected.as_str()), "{stem}: {codes:?}");
+            }
+            insta::assert_snapshot!("language__broken", render(&loaded.diagnostics));
+        })
+    });
 }
 
 #[test]
 fn broken_files_cover_at_least_twenty_kinds_of_error() {
     let mut codes = std::collections::BTreeSet::new();
     for entry in std::fs::read_dir(root().join("tests/data/broken")).expect("dir") {
-        let path = entry.expect("entry").path().strip_prefix(root()).expect("root").to_path_buf();
+        let path = entry
+            .expect("entry")
+            .path()
+            .strip_prefix(root())
+            .expect("root")
+            .to_path_buf();
         for d in dsl::load_all(&[path], &mut read_from_root).diagnostics {
             codes.insert(d.code);
         }
@@ -119,9 +179,16 @@ fn lowered_ir_of_shipped_policies_and_scenarios() {
     let ws = dsl::load(&shipped_files(), &mut read_from_root).expect("shipped files load");
     snapshots().bind(|| {
         for policy in &ws.policies {
-            insta::assert_snapshot!(format!("language__ir_policy_{}", policy.name), ir_text::policy_text(&ws, policy));
+            insta::assert_snapshot!(
+                format!("language__ir_policy_{}", policy.name),
+                ir_text::policy_text(&ws, policy)
+            );
         }
-        let all: Vec<String> = ws.scenarios.iter().map(|s| ir_text::scenario_text(&ws, s)).collect();
+        let all: Vec<String> = ws
+            .scenarios
+            .iter()
+            .map(|s| ir_text::scenario_text(&ws, s))
+            .collect();
         insta::assert_snapshot!("language__ir_scenarios_standard", all.join("\n"));
     });
 }
@@ -171,27 +238,56 @@ fn fifty_megabytes_is_over_the_limit() {
 
 #[test]
 fn ten_thousand_nested_ifs_hit_the_nesting_limit() {
-    let text = format!("policy p {{ freeze {{ {} skip; {} }} page_mkwrite {{ lock_page }} }}", "if level >= fs { ".repeat(10_000), "} ".repeat(10_000));
+    let text = format!(
+        "policy p {{ freeze {{ {} skip; {} }} page_mkwrite {{ lock_page }} }}",
+        "if level >= fs { ".repeat(10_000),
+        "} ".repeat(10_000)
+    );
     let loaded = load_bytes("deep.ff", text.as_bytes());
     let d = only_error(&loaded);
     assert_eq!(d.code, Code::NestingTooDeep);
     assert!(d.message.contains("NESTING_MAX"), "{}", d.message);
     // Parentheses and `not`s too.
-    let text = format!("policy p {{ freeze {{ skip }} page_mkwrite {{ if {}dirty{} {{ skip }} lock_page }} }}", "(".repeat(10_000), ")".repeat(10_000));
-    assert_eq!(only_error(&load_bytes("parens.ff", text.as_bytes())).code, Code::NestingTooDeep);
-    let text = format!("policy p {{ freeze {{ skip }} page_mkwrite {{ if {}dirty {{ skip }} lock_page }} }}", "not ".repeat(100_000));
+    let text = format!(
+        "policy p {{ freeze {{ skip }} page_mkwrite {{ if {}dirty{} {{ skip }} lock_page }} }}",
+        "(".repeat(10_000),
+        ")".repeat(10_000)
+    );
+    assert_eq!(
+        only_error(&load_bytes("parens.ff", text.as_bytes())).code,
+        Code::NestingTooDeep
+    );
+    let text = format!(
+        "policy p {{ freeze {{ skip }} page_mkwrite {{ if {}dirty {{ skip }} lock_page }} }}",
+        "not ".repeat(100_000)
+    );
     let loaded = load_bytes("nots.ff", text.as_bytes());
     assert!(loaded.diagnostics.is_empty(), "{}", render(&loaded.diagnostics));
-    let text = format!("policy p {{ freeze {{ skip }} page_mkwrite {{ if dirty{} {{ skip }} lock_page }} }}", " and dirty".repeat(50_000));
-    assert_eq!(only_error(&load_bytes("long.ff", text.as_bytes())).code, Code::ConditionTooLong);
+    let text = format!(
+        "policy p {{ freeze {{ skip }} page_mkwrite {{ if dirty{} {{ skip }} lock_page }} }}",
+        " and dirty".repeat(50_000)
+    );
+    assert_eq!(
+        only_error(&load_bytes("long.ff", text.as_bytes())).code,
+        Code::ConditionTooLong
+    );
     // An `else if` chain is iterative in the grammar, and limited like nesting.
-    let text = format!("policy p {{ freeze {{ skip }} page_mkwrite {{ if dirty {{ skip }}{} lock_page }} }}", " else if dirty { skip }".repeat(10_000));
-    assert_eq!(only_error(&load_bytes("chain.ff", text.as_bytes())).code, Code::NestingTooDeep);
+    let text = format!(
+        "policy p {{ freeze {{ skip }} page_mkwrite {{ if dirty {{ skip }}{} lock_page }} }}",
+        " else if dirty { skip }".repeat(10_000)
+    );
+    assert_eq!(
+        only_error(&load_bytes("chain.ff", text.as_bytes())).code,
+        Code::NestingTooDeep
+    );
 }
 
 #[test]
 fn a_hundred_thousand_character_identifier_hits_the_limit() {
-    let text = format!("policy {} {{ freeze {{ skip }} page_mkwrite {{ lock_page }} }}", "a".repeat(100_000));
+    let text = format!(
+        "policy {} {{ freeze {{ skip }} page_mkwrite {{ lock_page }} }}",
+        "a".repeat(100_000)
+    );
     let loaded = load_bytes("long-name.ff", text.as_bytes());
     let d = only_error(&loaded);
     assert_eq!(d.code, Code::IdentifierTooLong);
@@ -220,7 +316,10 @@ fn unknown_keywords_everywhere_are_errors() {
 
 #[test]
 fn an_unreadable_file_is_a_clean_error_naming_it() {
-    let loaded = dsl::load_all(&[PathBuf::from("tests/data/no-such-file.ff")], &mut read_from_root);
+    let loaded = dsl::load_all(
+        &[PathBuf::from("tests/data/no-such-file.ff")],
+        &mut read_from_root,
+    );
     let d = only_error(&loaded);
     assert_eq!(d.code, Code::UnreadableFile);
     assert!(d.message.contains("tests/data/no-such-file.ff"));
@@ -228,21 +327,47 @@ fn an_unreadable_file_is_a_clean_error_naming_it() {
 
 #[test]
 fn the_reference_documents_every_error_code() {
-    let docs = std::fs::read_to_string(root().join("docs/policy-language.md")).expect("docs/policy-language.md");
-    let missing: Vec<&str> = Code::ALL.iter().map(|c| c.name()).filter(|name| !docs.contains(name)).collect();
+    let docs =
+        std::fs::read_to_string(root().join("docs/policy-language.md")).expect("docs/policy-language.md");
+    let missing: Vec<&str> = Code::ALL
+        .iter()
+        .map(|c| c.name())
+        .filter(|name| !docs.contains(name))
+        .collect();
     assert!(missing.is_empty(), "undocumented error codes: {missing:?}");
 }
 
 #[test]
 fn check_command_prints_one_line_per_file() {
-    let out = assert_cmd::Command::cargo_bin("freezefuzz").expect("binary").current_dir(root()).args(["check", "policies/no-block.ff", "policies/standard.ff", "tests/data/broken/unknown-level.ff"]).output().expect("runs");
+    let out = assert_cmd::Command::cargo_bin("freezefuzz")
+        .expect("binary")
+        .current_dir(root())
+        .args([
+            "check",
+            "policies/no-block.ff",
+            "policies/standard.ff",
+            "tests/data/broken/unknown-level.ff",
+        ])
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(stdout, "ok  policies/no-block.ff (1 policy)\nok  policies/standard.ff (8 scenarios)\nerror  tests/data/broken/unknown-level.ff: 1 error\n");
+    assert_eq!(
+        stdout,
+        "ok  policies/no-block.ff (1 policy)\nok  policies/standard.ff (8 scenarios)\nerror  tests/data/broken/unknown-level.ff: 1 error\n"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown level `frozen`"));
-    let out = assert_cmd::Command::cargo_bin("freezefuzz").expect("binary").current_dir(root()).args(["check", "policies/sigbus.ff"]).output().expect("runs");
+    let out = assert_cmd::Command::cargo_bin("freezefuzz")
+        .expect("binary")
+        .current_dir(root())
+        .args(["check", "policies/sigbus.ff"])
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok  policies/sigbus.ff (1 policy)\nok  policies/no-block.ff (1 policy)\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ok  policies/sigbus.ff (1 policy)\nok  policies/no-block.ff (1 policy)\n"
+    );
 }
 
 // ----- Mutation property test -------------------------------------------------------------
@@ -258,9 +383,66 @@ enum Mutation {
 }
 
 const TOKENS: &[&str] = &[
-    "{", "}", "(", ")", ";", "=", "==", ">=", "<", "if", "else", "and", "or", "not", "policy", "scenario", "extends", "body", "faults", "page", "thread", "flusher", "freeze", "thaw",
-    "page_mkwrite", "writeback", "lock", "trylock", "unlock", "umount", "read", "write", "skip", "sync", "submit", "fail", "sigbus", "lock_page", "unlock_page", "sb_start", "sb_end", "level", "fs",
-    "buffers", "mapped", "store", "munmap", "msync", "await", "frozen", "0", "255", "256", "0.5", "//", "\u{e9}", "probability", "max", "io-error", "no-block",
+    "{",
+    "}",
+    "(",
+    ")",
+    ";",
+    "=",
+    "==",
+    ">=",
+    "<",
+    "if",
+    "else",
+    "and",
+    "or",
+    "not",
+    "policy",
+    "scenario",
+    "extends",
+    "body",
+    "faults",
+    "page",
+    "thread",
+    "flusher",
+    "freeze",
+    "thaw",
+    "page_mkwrite",
+    "writeback",
+    "lock",
+    "trylock",
+    "unlock",
+    "umount",
+    "read",
+    "write",
+    "skip",
+    "sync",
+    "submit",
+    "fail",
+    "sigbus",
+    "lock_page",
+    "unlock_page",
+    "sb_start",
+    "sb_end",
+    "level",
+    "fs",
+    "buffers",
+    "mapped",
+    "store",
+    "munmap",
+    "msync",
+    "await",
+    "frozen",
+    "0",
+    "255",
+    "256",
+    "0.5",
+    "//",
+    "\u{e9}",
+    "probability",
+    "max",
+    "io-error",
+    "no-block",
 ];
 
 fn mutation() -> impl Strategy<Value = Mutation> {
@@ -334,13 +516,23 @@ fn apply(bytes: &mut Vec<u8>, m: &Mutation) {
 }
 
 fn seed_files() -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<(String, Vec<u8>)> = shipped_files().into_iter().map(|p| (p.display().to_string(), read_from_root(&p).expect("read"))).collect();
-    files.push(("tests/data/valid/everything.ff".into(), read_from_root(Path::new("tests/data/valid/everything.ff")).expect("read")));
+    let mut files: Vec<(String, Vec<u8>)> = shipped_files()
+        .into_iter()
+        .map(|p| (p.display().to_string(), read_from_root(&p).expect("read")))
+        .collect();
+    files.push((
+        "tests/data/valid/everything.ff".into(),
+        read_from_root(Path::new("tests/data/valid/everything.ff")).expect("read"),
+    ));
     files
 }
 
 fn cases() -> u32 {
-    if std::env::var_os("FREEZEFUZZ_LONG_TESTS").is_some() { 200_000 } else { 10_000 }
+    if std::env::var_os("FREEZEFUZZ_LONG_TESTS").is_some() {
+        200_000
+    } else {
+        10_000
+    }
 }
 
 proptest! {
