@@ -166,6 +166,10 @@ struct CampaignArgs {
     /// Run only shard K of N (0-based), for spreading a campaign over machines; merge the JSON with `merge`.
     #[arg(long, value_parser = parse_shard)]
     shard: Option<Shard>,
+    /// Also explore each cell exhaustively, up to this many states, and report
+    /// which reachable outcomes the campaign missed (0 turns it off).
+    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(0..=100_000_000))]
+    coverage_states: u64,
 }
 
 #[derive(Args, Debug)]
@@ -382,9 +386,24 @@ fn emit(text: &str) -> ExitCode {
 fn render(report: &MatrixReport, format: Format, with_findings: bool) -> String {
     match format {
         Format::Json => report::json(report),
-        Format::Markdown => report::markdown(report),
+        Format::Markdown => {
+            let mut text = report::markdown(report);
+            let coverage = report::coverage(report);
+            if !coverage.is_empty() {
+                text.push('\n');
+                for line in coverage.lines() {
+                    text.push_str(&format!("> {line}\n"));
+                }
+            }
+            text
+        }
         Format::Table => {
             let mut text = report::table(report);
+            let coverage = report::coverage(report);
+            if !coverage.is_empty() {
+                text.push('\n');
+                text.push_str(&coverage);
+            }
             if with_findings {
                 let findings = report::findings(report);
                 if !findings.is_empty() {
@@ -483,7 +502,8 @@ fn matrix_command(
         let results = campaign::campaign(&programs, &oracles, &config, jobs, &stop, &|n| bar.advance(n));
         bar.finish();
         let partial = results.iter().any(|c| c.partial);
-        MatrixReport {
+        let reachable = coverage(&programs, &oracles, campaign_args, jobs);
+        let mut report = MatrixReport {
             schema: report::SCHEMA.into(),
             mode: "random".into(),
             campaign: CampaignInfo {
@@ -504,7 +524,11 @@ fn matrix_command(
                 .zip(&programs)
                 .map(|(r, p)| report::cell_from_campaign(r, p, &replay))
                 .collect(),
+        };
+        for (cell, reachable) in report.cells.iter_mut().zip(reachable) {
+            cell.reachable = reachable;
         }
+        report
     };
     let code = emit(&render(&report, common.format, true));
     if code != ExitCode::SUCCESS {
@@ -518,6 +542,31 @@ fn matrix_command(
         return compare_expectation(&report, &expected);
     }
     ExitCode::SUCCESS
+}
+
+/// The exact reachable outcomes of each cell, where a search within
+/// `--coverage-states` finishes (`None` elsewhere).
+fn coverage(
+    programs: &[Program],
+    oracles: &OracleSet,
+    args: &CampaignArgs,
+    jobs: usize,
+) -> Vec<Option<Vec<String>>> {
+    if args.coverage_states == 0 {
+        return vec![None; programs.len()];
+    }
+    let limits = ExploreLimits {
+        states_max: args.coverage_states,
+        steps_max: args.steps_max,
+        ..ExploreLimits::default()
+    };
+    explore_all(programs, oracles, &limits, jobs)
+        .into_iter()
+        .map(|e| {
+            e.complete()
+                .then(|| e.outcomes.iter().map(|o| o.name().to_string()).collect())
+        })
+        .collect()
 }
 
 fn explore_all(
@@ -842,6 +891,8 @@ fn merge_reports(reports: &[(&PathBuf, MatrixReport)]) -> Result<MatrixReport, S
         let mut report_cell = report::cell_from_campaign(cell, &dummy_program(), &replay);
         report_cell.policy = old.policy.clone();
         report_cell.scenario = old.scenario.clone();
+        // Reachability is per cell, not per shard: every shard computed the same.
+        report_cell.reachable = old.reachable.clone();
         merged.cells.push(report_cell);
     }
     Ok(merged)

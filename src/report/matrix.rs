@@ -85,9 +85,26 @@ pub struct CellReport {
     /// is a lower bound and `safe` proves nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<String>,
+    /// Random mode: the outcomes an exhaustive search says are reachable,
+    /// when that search was cheap enough to finish (see `--coverage-states`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reachable: Option<Vec<String>>,
     /// The first (random) or shortest (exhaustive) witness of each bad outcome.
     pub witnesses: BTreeMap<String, WitnessReport>,
     pub partial: bool,
+}
+
+impl CellReport {
+    /// Reachable outcomes the campaign did not see (empty when unknown).
+    pub fn missed(&self) -> Vec<&str> {
+        let seen = self.outcomes.names();
+        self.reachable
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .filter(|r| !seen.contains(r))
+            .collect()
+    }
 }
 
 /// A replayable run reaching an outcome.
@@ -195,6 +212,7 @@ pub fn cell_from_campaign(result: &CellResult, program: &Program, replay: &Repla
         transitions: None,
         depth: None,
         limit: None,
+        reachable: None,
         witnesses,
         partial: result.partial,
     }
@@ -291,6 +309,7 @@ pub fn cell_from_exploration(result: &Exploration, program: &Program, replay: &R
         transitions: Some(result.transitions),
         depth: Some(result.depth),
         limit: result.limit.map(|l| l.to_string()),
+        reachable: None,
         witnesses,
         partial: false,
     }
@@ -436,6 +455,44 @@ pub fn json(report: &MatrixReport) -> String {
     let mut text = serde_json::to_string_pretty(report).expect("a matrix report always serializes");
     text.push('\n');
     text
+}
+
+/// For random campaigns whose cells were also explored: how many reachable
+/// outcomes each cell found, e.g. `found 2 of 3 reachable outcomes (missed: deadlock)`.
+pub fn coverage(report: &MatrixReport) -> String {
+    let mut out = String::new();
+    let known: Vec<&CellReport> = report.cells.iter().filter(|c| c.reachable.is_some()).collect();
+    if known.is_empty() {
+        return out;
+    }
+    let incomplete: Vec<&&CellReport> = known.iter().filter(|c| !c.missed().is_empty()).collect();
+    if incomplete.is_empty() {
+        let _ = writeln!(
+            out,
+            "coverage: every one of the {} explored cells found all of its reachable outcomes",
+            known.len()
+        );
+    }
+    for cell in incomplete {
+        let reachable = cell.reachable.as_ref().map_or(0, Vec::len);
+        let missed = cell.missed();
+        let _ = writeln!(
+            out,
+            "coverage: {} × {} found {} of {reachable} reachable outcomes (missed: {})",
+            cell.policy,
+            cell.scenario,
+            reachable - missed.len(),
+            missed.join(", ")
+        );
+    }
+    let unknown = report.cells.len() - known.len();
+    if unknown > 0 {
+        let _ = writeln!(
+            out,
+            "coverage: {unknown} cells too large to explore within the coverage state limit"
+        );
+    }
+    out
 }
 
 /// Every bad outcome's first witness, one block per cell, for the terminal:

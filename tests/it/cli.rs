@@ -11,6 +11,22 @@ fn freezefuzz() -> Command {
     cmd
 }
 
+/// Asserts two long texts are equal, showing only the first differing line.
+fn assert_same(left: &str, right: &str, what: &str) {
+    if left != right {
+        let (i, (l, r)) = left
+            .lines()
+            .zip(right.lines())
+            .enumerate()
+            .find(|(_, (l, r))| l != r)
+            .unwrap_or((0, ("<length differs>", "")));
+        panic!(
+            "{what}: first difference at line {}:\n  left:  {l}\n  right: {r}",
+            i + 1
+        );
+    }
+}
+
 fn stdout_of(args: &[&str]) -> String {
     let output = freezefuzz().args(args).output().expect("runs");
     assert!(
@@ -75,7 +91,7 @@ fn merged_shards_equal_the_unsplit_matrix() {
     }
     let mut args = vec!["merge"];
     args.extend(paths.iter().map(String::as_str));
-    assert_eq!(stdout_of(&args), whole);
+    assert_same(&stdout_of(&args), &whole, "merged shards vs unsplit");
     // A shard given twice is refused.
     let output = freezefuzz()
         .args(["merge", &paths[0], &paths[0]])
