@@ -331,11 +331,14 @@ fn pick<'a, T>(
         .collect()
 }
 
+/// Policy names, scenario names, and the compiled cells in row-major order.
+type Cells = (Vec<String>, Vec<String>, Vec<Program>);
+
 fn compile_cells(
     workspace: &Workspace,
     policies: &[String],
     scenarios: &[String],
-) -> Result<(Vec<String>, Vec<String>, Vec<Program>), ExitCode> {
+) -> Result<Cells, ExitCode> {
     let policies = pick("policy", policies, &workspace.policies, |p| &p.name)?;
     let scenarios = pick("scenario", scenarios, &workspace.scenarios, |s| &s.name)?;
     let mut programs = Vec::new();

@@ -378,10 +378,8 @@ fn header_line(report: &MatrixReport) -> String {
             c.steps_max
         ),
     };
-    if let Some(shard) = &c.shard {
-        if shard != "0/1" {
-            let _ = write!(line, " · shard {shard}");
-        }
+    if let Some(shard) = c.shard.as_deref().filter(|s| *s != "0/1") {
+        let _ = write!(line, " · shard {shard}");
     }
     if !c.oracles.is_empty() {
         let _ = write!(line, " · oracles +{}", c.oracles.join(" +"));

@@ -1,3 +1,6 @@
 //! The one integration test binary: `cargo test --test it`.
 
+mod cli;
+mod engine;
 mod language;
+mod support;
