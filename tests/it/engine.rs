@@ -362,3 +362,110 @@ fn dirty_at_freeze_is_optional_and_informational() {
     assert!(with.outcomes.contains(Outcome::Safe));
     assert!(OracleSet::with_optional(&["bogus".to_string()]).is_err());
 }
+
+/// Explores `policy` (a shipped one) against a scenario written inline.
+fn explore_inline(policy: &str, scenario_text: &str) -> Outcomes {
+    let root = support::root();
+    let mut text = String::new();
+    // The shipped policy and its ancestors, so that `extends` resolves in one text.
+    let mut name = policy.to_string();
+    loop {
+        let file = std::fs::read_to_string(root.join(format!("policies/{name}.ff"))).unwrap();
+        let parent = file
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(&format!("policy {name} extends ")))
+            .map(|rest| rest.trim_end_matches('{').trim().to_string());
+        text.push_str(&file);
+        text.push('\n');
+        match parent {
+            Some(p) => name = p,
+            None => break,
+        }
+    }
+    text.push_str(scenario_text);
+    let workspace = freezefuzz::dsl::load_str("inline.ff", &text).unwrap_or_else(|e| panic!("{e}"));
+    let scenario = workspace.scenarios.last().unwrap();
+    let program = program::compile(workspace.policy(policy).unwrap(), scenario).unwrap();
+    exhaustive(&program).outcomes
+}
+
+#[test]
+fn msync_on_a_frozen_filesystem_writes_through_a_policy_that_does_not_block() {
+    use Outcome::*;
+    let scenario = "scenario s {
+        page a { cached; buffers = mapped; pte = readonly; }
+        thread user { await frozen; store a 2; msync a; munmap a; }
+        thread freezer { freeze; thaw; }
+    }";
+    // No flusher: the only writer is msync, and it writes inside the window.
+    assert_eq!(explore_inline("no-block", scenario), set(&[Safe, FrozenWrite]));
+    assert_eq!(explore_inline("wait-in-mkwrite", scenario), set(&[Safe]));
+}
+
+#[test]
+fn the_final_sync_of_the_lost_write_oracle_writes_dirty_pages() {
+    use Outcome::*;
+    // Nobody writes back during the run: the store is still in memory at the
+    // end, and the oracle's plain final sync writes it: no lost write.
+    let scenario = "scenario s {
+        page a { cached; buffers = mapped; pte = writable; }
+        thread user { store a 2; }
+    }";
+    assert_eq!(explore_inline("no-block", scenario), set(&[Safe]));
+}
+
+#[test]
+fn two_users_on_one_page_lose_nothing_without_a_freeze() {
+    use Outcome::*;
+    for page in [
+        "page a { }",
+        "page a { cached; }",
+        "page a { cached; buffers = mapped; pte = readonly; }",
+    ] {
+        let scenario = format!(
+            "scenario s {{
+                {page}
+                thread user1 {{ store a 2; munmap a; }}
+                thread user2 {{ store a 3; munmap a; }}
+                flusher;
+            }}"
+        );
+        for policy in ["no-block", "block-on-mapped", "wait-in-mkwrite", "mainline"] {
+            assert_eq!(
+                explore_inline(policy, &scenario),
+                set(&[Safe]),
+                "{policy} with {page}"
+            );
+        }
+    }
+}
+
+#[test]
+fn await_frozen_is_a_latch_that_survives_the_thaw() {
+    use Outcome::*;
+    // The user may start only after the thaw; it must still run to the end.
+    let scenario = "scenario s {
+        page a { cached; buffers = mapped; pte = readonly; }
+        thread user { await frozen; store a 2; munmap a; }
+        thread freezer { freeze; thaw; }
+    }";
+    assert_eq!(explore_inline("wait-in-mkwrite", scenario), set(&[Safe]));
+}
+
+#[test]
+fn two_freeze_cycles_keep_the_verdicts() {
+    use Outcome::*;
+    let scenario = "scenario s {
+        page a { cached; buffers = mapped; pte = readonly; }
+        page b { }
+        thread user { store a 2; munmap a; store b 3; munmap b; }
+        thread freezer { freeze; thaw; freeze; thaw; }
+        flusher;
+    }";
+    assert_eq!(explore_inline("mainline", scenario), set(&[Safe]));
+    assert_eq!(explore_inline("no-block", scenario), set(&[Safe, FrozenWrite]));
+    assert_eq!(
+        explore_inline("block-on-mapped", scenario),
+        set(&[Safe, Deadlock])
+    );
+}
