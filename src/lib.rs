@@ -13,6 +13,7 @@
 //! is not: the journal's contents, metadata blocks, inodes, `write(2)`,
 //! private mappings, and real time.
 
+pub mod corpus;
 pub mod dsl;
 pub mod engine;
 pub mod fault;

@@ -20,7 +20,6 @@ use freezefuzz::engine::campaign::{self, CampaignConfig, Shard};
 use freezefuzz::engine::explore::{self, ExploreLimits};
 use freezefuzz::engine::program::{self, Program};
 use freezefuzz::engine::run;
-use freezefuzz::engine::schedule;
 use freezefuzz::engine::scheduler::SchedulerKind;
 use freezefuzz::ir::Workspace;
 use freezefuzz::oracle::OracleSet;
@@ -28,6 +27,8 @@ use freezefuzz::report::matrix::{self as report, CampaignInfo, MatrixReport, Rep
 use freezefuzz::report::trace;
 
 pub mod check;
+pub mod corpus;
+pub mod shrink;
 
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
@@ -60,6 +61,8 @@ enum Command {
         #[command(flatten)]
         campaign: CampaignArgs,
         #[command(flatten)]
+        witness: shrink::WitnessArgs,
+        #[command(flatten)]
         common: CommonArgs,
     },
     /// The outcome matrix: policies × scenarios (default: every loaded policy × every loaded scenario).
@@ -79,6 +82,8 @@ enum Command {
         expect: Option<PathBuf>,
         #[command(flatten)]
         campaign: CampaignArgs,
+        #[command(flatten)]
+        witness: shrink::WitnessArgs,
         #[command(flatten)]
         limits: LimitArgs,
         #[command(flatten)]
@@ -116,7 +121,36 @@ enum Command {
         #[arg(long)]
         expect: Option<String>,
         #[command(flatten)]
+        extra: shrink::ReplayArgs,
+        #[command(flatten)]
         files: FileArgs,
+    },
+    /// Shrink a failing schedule while its outcome holds: fewer steps, preemptions and faults.
+    Shrink {
+        policy: String,
+        scenario: String,
+        /// The schedule string to shrink (labels allowed).
+        #[arg(long)]
+        schedule: String,
+        /// The outcome that must hold (e.g. frozen-write, deadlock).
+        #[arg(long)]
+        outcome: String,
+        /// Step budget.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+        steps_max: u32,
+        /// Optional oracles to turn on (repeatable): dirty-at-freeze.
+        #[arg(long = "oracle")]
+        oracles: Vec<String>,
+        /// Write the shrunk run as a swim-lane SVG picture to FILE.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
+        #[command(flatten)]
+        files: FileArgs,
+    },
+    /// The corpus of witnesses in corpus/: check that each still replays to its outcomes.
+    Corpus {
+        #[command(subcommand)]
+        action: shrink::CorpusAction,
     },
     /// Merge the JSON outputs of `matrix --shard K/N` into one matrix.
     Merge {
@@ -245,6 +279,7 @@ pub fn main() -> ExitCode {
             policy,
             scenario,
             campaign,
+            witness,
             common,
         } => matrix_command(
             vec![policy],
@@ -254,6 +289,7 @@ pub fn main() -> ExitCode {
             &campaign,
             None,
             &common,
+            &witness,
         ),
         Command::Matrix {
             policies,
@@ -261,6 +297,7 @@ pub fn main() -> ExitCode {
             exhaustive,
             expect,
             campaign,
+            witness,
             limits,
             common,
         } => matrix_command(
@@ -271,6 +308,7 @@ pub fn main() -> ExitCode {
             &campaign,
             Some(&limits),
             &common,
+            &witness,
         ),
         Command::Explore {
             policy,
@@ -287,10 +325,33 @@ pub fn main() -> ExitCode {
             steps_max,
             oracles,
             expect,
+            extra,
             files,
         } => replay_command(
-            &policy, &scenario, schedule, seed, scheduler, steps_max, &oracles, expect, &files,
+            &policy, &scenario, schedule, seed, scheduler, steps_max, &oracles, expect, &extra, &files,
         ),
+        Command::Shrink {
+            policy,
+            scenario,
+            schedule,
+            outcome,
+            steps_max,
+            oracles,
+            svg,
+            files,
+        } => shrink::shrink_command(
+            &policy,
+            &scenario,
+            &schedule,
+            &outcome,
+            steps_max,
+            &oracles,
+            svg.as_deref(),
+            &files,
+        ),
+        Command::Corpus {
+            action: shrink::CorpusAction::Check { dir, files },
+        } => corpus::check_command(&dir, &files),
         Command::Merge { files, format } => merge_command(&files, format),
     }
 }
@@ -428,6 +489,7 @@ fn matrix_command(
     campaign_args: &CampaignArgs,
     limits: Option<&LimitArgs>,
     common: &CommonArgs,
+    witness: &shrink::WitnessArgs,
 ) -> ExitCode {
     let expected = match &expect {
         Some(path) => match read_report(path) {
@@ -502,8 +564,11 @@ fn matrix_command(
         };
         let total = campaign::shard_runs(config.runs, shard) * programs.len() as u64;
         let bar = Progress::new(total);
-        let results = campaign::campaign(&programs, &oracles, &config, jobs, &stop, &|n| bar.advance(n));
+        let mut results = campaign::campaign(&programs, &oracles, &config, jobs, &stop, &|n| bar.advance(n));
         bar.finish();
+        if !witness.no_shrink {
+            freezefuzz::engine::shrink::shrink_witnesses(&programs, &oracles, &mut results, config.steps_max);
+        }
         let partial = results.iter().any(|c| c.partial);
         let reachable = coverage(&programs, &oracles, campaign_args, jobs);
         let mut report = MatrixReport {
@@ -535,6 +600,9 @@ fn matrix_command(
     };
     let code = emit(&render(&report, common.format, true));
     if code != ExitCode::SUCCESS {
+        return code;
+    }
+    if let Err(code) = shrink::after_matrix(&report, &programs, &oracles, witness, campaign_args.steps_max) {
         return code;
     }
     if report.partial {
@@ -747,6 +815,7 @@ fn replay_command(
     steps_max: u32,
     oracles: &[String],
     expect: Option<String>,
+    extra: &shrink::ReplayArgs,
     files: &FileArgs,
 ) -> ExitCode {
     let expect = match expect
@@ -771,10 +840,15 @@ fn replay_command(
     };
     let program = &programs[0];
     let choices = match (schedule_text, seed) {
-        (Some(text), _) => match schedule::resolve(program, &text) {
-            Ok(choices) => choices,
-            Err(e) => return usage_error(e),
-        },
+        (Some(text), _) => {
+            match shrink::fit_schedule(program, &text, extra.continue_random, scheduler, steps_max) {
+                Ok(fitted) => {
+                    shrink::explain_fit(&fitted, extra.continue_random);
+                    fitted.choices
+                }
+                Err(e) => return usage_error(e),
+            }
+        }
         (None, Some(seed)) => {
             let mut record = Vec::new();
             let mut sched = scheduler.build();
@@ -797,6 +871,11 @@ fn replay_command(
     let code = emit(&trace::render(&workspace, program, &steps, &result));
     if code != ExitCode::SUCCESS {
         return code;
+    }
+    if let Some(path) = &extra.svg {
+        if let Err(code) = shrink::write_svg(path, program, &steps, &result) {
+            return code;
+        }
     }
     match expect {
         Some(outcome) if !result.outcomes.contains(outcome) => {

@@ -10,3 +10,4 @@ pub mod run;
 pub mod schedule;
 pub mod scheduler;
 pub mod seeds;
+pub mod shrink;

@@ -1,5 +1,7 @@
 //! Rendering: tables, Markdown, JSON, traces, diagnostics and IR text. The only place that formats text for people.
 pub mod diagnostics;
+pub mod html;
 pub mod ir_text;
 pub mod matrix;
+pub mod svg;
 pub mod trace;
