@@ -982,16 +982,7 @@ fn merge_reports(reports: &[(&PathBuf, MatrixReport)]) -> Result<MatrixReport, S
 
 /// `cell_from_campaign` does not read its program; merging has none.
 fn dummy_program() -> Program {
-    Program {
-        policy: String::new(),
-        scenario: String::new(),
-        threads: Vec::new(),
-        pages: Vec::new(),
-        initial: freezefuzz::model::State::new(&[]),
-        conds: Vec::new(),
-        origins: Vec::new(),
-        faults: Default::default(),
-    }
+    Program::empty()
 }
 
 /// A progress bar on stderr, shown only on a terminal and only once a

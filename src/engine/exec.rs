@@ -4,7 +4,7 @@
 //! No allocation, no IO: this is the hot loop of every scheduler.
 
 use crate::engine::program::{Op, Program};
-use crate::fault::FaultKind;
+use crate::fault::{self, FaultKind, Site};
 use crate::ir::{Buffers, Cond, EqOp, Pte};
 use crate::model::{State, ThreadId, record};
 
@@ -16,22 +16,30 @@ pub struct Choice {
     pub fire: bool,
 }
 
-/// Whether `thread` can take a step now (its guard holds).
+/// Whether `thread` can take a step now (its guard holds). An environment
+/// fault's gate counts when it can fire.
 #[inline]
 pub fn enabled(program: &Program, state: &State, thread: ThreadId) -> bool {
+    guard(program, state, thread, true)
+}
+
+#[inline(always)]
+fn guard(program: &Program, state: &State, thread: ThreadId, gates: bool) -> bool {
     let code = &program.threads[thread].code;
     let instr = &code[state.pc[thread] as usize];
     match instr.op {
-        Op::LockUmount(mode) => state.can_lock_umount(mode),
+        Op::LockUmount(mode) | Op::LockUmountChecked { mode, .. } => state.can_lock_umount(mode),
         Op::WaitUnfrozen(level) => state.below(level),
         Op::SbStart(level) => state.below(level.level()),
         Op::WaitWriters(level) => state.writers(level) == 0,
         Op::LockPage(page) => state.can_lock_page(page as usize),
         Op::AwaitFrozen => state.has_record(record::WINDOW_EVER),
         Op::FlusherSleep => state.flusher_may_wake(program.pages.len()),
+        Op::Gate(kind) => gates && gate_open(program, state, kind),
         Op::Done | Op::Jump => false,
         Op::TryLockUmount(_)
         | Op::UnlockUmount
+        | Op::LevelCheck(_)
         | Op::SbEnd(_)
         | Op::SetLevel(_)
         | Op::UnlockPage(_)
@@ -49,16 +57,55 @@ pub fn enabled(program: &Program, state: &State, thread: ThreadId) -> bool {
     }
 }
 
-/// The threads that can move, as a bit mask.
+/// Whether environment fault `kind`'s gate is open: budget left, and the
+/// fault can fire.
+#[inline]
+pub fn gate_open(program: &Program, state: &State, kind: FaultKind) -> bool {
+    let setting = &program.faults[kind as usize];
+    setting.enabled
+        && state.faults_fired[kind as usize] < setting.max
+        && fault::gate_can_fire(kind, program, state)
+}
+
+/// The threads that can move, as a bit mask — without the environment
+/// faults' gates: a run in which only gates are open is over (the
+/// environment need not act); see [`gate_mask`].
 #[inline]
 pub fn enabled_mask(program: &Program, state: &State) -> u32 {
     let mut mask = 0;
     for thread in 0..program.threads.len() {
-        if enabled(program, state, thread) {
+        if guard(program, state, thread, false) {
             mask |= 1 << thread;
         }
     }
     mask
+}
+
+/// The environment threads whose gate is open, as a bit mask (0 at once
+/// for a program without environment faults).
+#[inline]
+pub fn gate_mask(program: &Program, state: &State) -> u32 {
+    let mut mask = 0;
+    let mut env = program.env_mask;
+    while env != 0 {
+        let thread = env.trailing_zeros() as usize;
+        env &= env - 1;
+        if let Op::Gate(kind) = program.threads[thread].code[state.pc[thread] as usize].op
+            && gate_open(program, state, kind)
+        {
+            mask |= 1 << thread;
+        }
+    }
+    mask
+}
+
+/// The fault of the gate `thread` is at, if it is at one.
+#[inline]
+pub fn gate_at(program: &Program, state: &State, thread: ThreadId) -> Option<FaultKind> {
+    match program.threads[thread].code[state.pc[thread] as usize].op {
+        Op::Gate(kind) => Some(kind),
+        _ => None,
+    }
 }
 
 /// Whether `thread` has finished its program.
@@ -66,9 +113,14 @@ pub fn finished(program: &Program, state: &State, thread: ThreadId) -> bool {
     program.threads[thread].code[state.pc[thread] as usize].op == Op::Done
 }
 
-/// Whether `thread` is the flusher, asleep between passes.
+/// Whether `thread` is the flusher, asleep between passes, or an
+/// environment fault's thread at its gate: a daemon that neither keeps a run
+/// alive nor counts as stuck.
 pub fn sleeping_flusher(program: &Program, state: &State, thread: ThreadId) -> bool {
-    program.threads[thread].code[state.pc[thread] as usize].op == Op::FlusherSleep
+    matches!(
+        program.threads[thread].code[state.pc[thread] as usize].op,
+        Op::FlusherSleep | Op::Gate(_)
+    )
 }
 
 /// Whether a thread is neither finished nor a sleeping flusher: at the end of
@@ -77,19 +129,18 @@ pub fn stuck(program: &Program, state: &State, thread: ThreadId) -> bool {
     !finished(program, state, thread) && !sleeping_flusher(program, state, thread)
 }
 
-/// The fault that can fire at `thread`'s next step, if any is enabled and
-/// has firings left in this run.
+/// The statement fault that can fire at `thread`'s next step, if one is
+/// enabled, has firings left in this run, and its plug-in says it can fire
+/// (the registry is consulted only at statements with a failure path).
 #[inline]
 pub fn fault_point(program: &Program, state: &State, thread: ThreadId) -> Option<FaultKind> {
-    let kind = match program.threads[thread].code[state.pc[thread] as usize].op {
-        Op::Submit { .. } => FaultKind::IoError,
-        // A failed trylock on a busy lock is no fault: only a free lock can
-        // be made to fail.
-        Op::TryLockUmount(mode) if state.can_lock_umount(mode) => FaultKind::TrylockFail,
-        _ => return None,
-    };
+    let op = program.threads[thread].code[state.pc[thread] as usize].op;
+    let kind = fault::at_site(Site::of(&op)?);
     let setting = &program.faults[kind as usize];
-    (setting.enabled && state.faults_fired[kind as usize] < setting.max).then_some(kind)
+    (setting.enabled
+        && state.faults_fired[kind as usize] < setting.max
+        && fault::statement_can_fire(kind, program, state, thread, op))
+    .then_some(kind)
 }
 
 /// Evaluates an `if` condition on `page`.
@@ -116,6 +167,15 @@ pub fn eval(cond: &Cond, state: &State, page: usize) -> bool {
     }
 }
 
+/// The record of a refused freeze (EBUSY) or thaw (EINVAL).
+fn refusal(require: crate::ir::Level) -> u8 {
+    if require == crate::ir::Level::Complete {
+        record::THAW_REFUSED
+    } else {
+        record::FREEZE_REFUSED
+    }
+}
+
 /// Runs one step of `thread`. The caller has checked [`enabled`]; `fire`
 /// may only be true when [`fault_point`] returned a fault.
 #[inline]
@@ -124,6 +184,24 @@ pub fn step(program: &Program, state: &mut State, thread: ThreadId, fire: bool) 
     let mut pc = instr.next;
     match instr.op {
         Op::LockUmount(mode) => state.lock_umount(thread, mode),
+        Op::LockUmountChecked { mode, require } => {
+            if state.level() == require {
+                state.lock_umount(thread, mode);
+            } else {
+                state.record(refusal(require));
+                pc = instr.alt;
+            }
+        }
+        Op::LevelCheck(require) => {
+            if state.level() != require {
+                state.record(refusal(require));
+                pc = instr.alt;
+            }
+        }
+        Op::Gate(kind) => {
+            state.faults_fired[kind as usize] += 1;
+            fault::gate_fire(kind, program, state);
+        }
         Op::TryLockUmount(mode) => {
             if fire {
                 state.faults_fired[FaultKind::TrylockFail as usize] += 1;

@@ -145,6 +145,9 @@ pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -
             first[outcome as usize].get_or_insert(cursor as u32);
         }
         let enabled = exec::enabled_mask(program, &state);
+        // Environment gates are branches too, but a state where only gates
+        // are open also ends a run: the environment need not act.
+        let gates = exec::gate_mask(program, &state);
         if enabled == 0 {
             let end = oracles.judge(&RunEnd {
                 program,
@@ -155,11 +158,13 @@ pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -
             for outcome in end.iter() {
                 first[outcome as usize].get_or_insert(cursor as u32);
             }
-        } else if d >= limits.depth_max {
+        }
+        let movable = enabled | gates;
+        if movable != 0 && d >= limits.depth_max {
             limit.get_or_insert(LimitHit::Depth(limits.depth_max));
-        } else {
+        } else if movable != 0 {
             for thread in 0..threads {
-                if enabled & (1 << thread) == 0 {
+                if movable & (1 << thread) == 0 {
                     continue;
                 }
                 let fault = exec::fault_point(program, &state, thread).is_some();

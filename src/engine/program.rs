@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use crate::fault::{self, FaultKind};
+use crate::fault::{self, EnvBody, FaultKind, FaultRegistry, Placement, Plugins};
 use crate::ir::{self, Body, Cond, Hook, Level, Loc, LockMode, StmtKind, ThreadKind, WriterLevel};
 use crate::model::{FAULT_KINDS_MAX, State};
 
@@ -17,6 +17,21 @@ use crate::model::{FAULT_KINDS_MAX, State};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
     LockUmount(LockMode),
+    /// The first `lock umount` of a `freeze` or `thaw` hook: takes the lock
+    /// and, in the same step, checks the kernel's nesting rule (the level
+    /// must be `require`: `unfrozen` for a freeze, `complete` for a thaw).
+    /// If it is not, the lock is not kept and the hook ends at `alt`
+    /// (EBUSY / EINVAL).
+    LockUmountChecked {
+        mode: LockMode,
+        require: Level,
+    },
+    /// The same check for a `freeze` or `thaw` hook that takes no lock: a
+    /// step of its own at the start of the hook.
+    LevelCheck(Level),
+    /// The gate of an environment fault's pseudo-thread: taking it is the
+    /// fault firing. Open while the fault's budget lasts and it can fire.
+    Gate(FaultKind),
     /// On failure (or an injected trylock failure) continue at `alt`.
     TryLockUmount(LockMode),
     UnlockUmount,
@@ -93,6 +108,8 @@ pub struct Origin {
 pub struct ThreadCode {
     pub name: String,
     pub flusher: bool,
+    /// For an environment fault's pseudo-thread: its fault.
+    pub env: Option<FaultKind>,
     /// Where the thread starts (the first real instruction).
     pub entry: u16,
     pub code: Vec<Instr>,
@@ -118,9 +135,34 @@ pub struct Program {
     pub conds: Vec<Cond>,
     pub origins: Vec<Origin>,
     pub faults: [FaultSetting; FAULT_KINDS_MAX],
+    /// The plug-in faults compiled in (slots `Plugin0`, …).
+    pub plugins: Plugins,
+    /// The environment faults' pseudo-threads, as a bit mask of thread indices.
+    pub env_mask: u32,
 }
 
 impl Program {
+    /// A program with no threads (for reports that need one but read nothing).
+    pub fn empty() -> Program {
+        Program {
+            policy: String::new(),
+            scenario: String::new(),
+            threads: Vec::new(),
+            pages: Vec::new(),
+            initial: State::new(&[]),
+            conds: Vec::new(),
+            origins: Vec::new(),
+            faults: Default::default(),
+            plugins: Plugins::default(),
+            env_mask: 0,
+        }
+    }
+
+    /// The name of the fault in slot `kind` (plug-ins included).
+    pub fn fault_name(&self, kind: FaultKind) -> &'static str {
+        fault::get(self, kind).map(|f| f.name()).unwrap_or("unknown")
+    }
+
     pub fn thread_index(&self, name: &str) -> Option<usize> {
         self.threads.iter().position(|t| t.name == name)
     }
@@ -153,6 +195,20 @@ pub enum CompileError {
     },
     #[error("policy `{policy}`: `sync` runs `writeback`, which runs `sync` again (nested {depth} deep)")]
     SyncRecursion { policy: String, depth: usize },
+    #[error(
+        "scenario `{scenario}` has a thread named `{thread}`, the name of fault `{fault}`'s environment thread; rename the thread"
+    )]
+    ThreadNameTaken {
+        scenario: String,
+        thread: String,
+        fault: String,
+    },
+    #[error("policy `{policy}` or scenario `{scenario}` names fault `{fault}`, which is not registered")]
+    UnknownFault {
+        policy: String,
+        scenario: String,
+        fault: String,
+    },
     #[error("scenario `{scenario}` has {count} {what}; at most {max} are supported")]
     ScenarioTooLarge {
         scenario: String,
@@ -165,8 +221,19 @@ pub enum CompileError {
 const CODE_LEN_MAX: usize = u16::MAX as usize - 1;
 const SYNC_NESTING_MAX: usize = 3;
 
-/// Compiles `policy` × `scenario`.
+/// Compiles `policy` × `scenario` with the shipped faults.
 pub fn compile(policy: &ir::Policy, scenario: &ir::Scenario) -> Result<Program, CompileError> {
+    compile_with(policy, scenario, &FaultRegistry::builtin())
+}
+
+/// Compiles `policy` × `scenario`; the `faults` blocks may name the shipped
+/// faults and the plug-ins of `registry`. Each environment fault turned on
+/// adds its pseudo-thread after the scenario's threads, in registry order.
+pub fn compile_with(
+    policy: &ir::Policy,
+    scenario: &ir::Scenario,
+    registry: &FaultRegistry,
+) -> Result<Program, CompileError> {
     if scenario.pages.len() > crate::model::PAGES_MAX {
         return Err(CompileError::ScenarioTooLarge {
             scenario: scenario.name.clone(),
@@ -194,20 +261,62 @@ pub fn compile(policy: &ir::Policy, scenario: &ir::Scenario) -> Result<Program, 
         let code = compiler.thread(spec)?;
         threads.push(code);
     }
-    let mut initial = State::new(&scenario.pages);
-    for (i, thread) in threads.iter().enumerate() {
-        initial.pc[i] = thread.entry;
-    }
+    let plugins = registry.plugins();
     let mut faults = [FaultSetting::default(); FAULT_KINDS_MAX];
     // A scenario's setting for a fault overrides the policy's.
     for spec in policy.faults.iter().chain(&scenario.faults) {
-        if let Some(kind) = FaultKind::from_name(&spec.name) {
-            faults[kind as usize] = FaultSetting {
-                enabled: spec.max > 0 && spec.probability > 0.0,
-                threshold: fault::probability_threshold(spec.probability),
-                max: spec.max.min(u8::MAX as u32) as u8,
-            };
+        let Some(kind) = registry.kind(&spec.name) else {
+            return Err(CompileError::UnknownFault {
+                policy: policy.name.clone(),
+                scenario: scenario.name.clone(),
+                fault: spec.name.clone(),
+            });
+        };
+        faults[kind as usize] = FaultSetting {
+            enabled: spec.max > 0 && spec.probability > 0.0,
+            threshold: fault::probability_threshold(spec.probability),
+            max: spec.max.min(u8::MAX as u32) as u8,
+        };
+    }
+    let mut env_mask = 0u32;
+    let shell = Program {
+        plugins: plugins.clone(),
+        ..Program::empty()
+    };
+    for (slot, setting) in faults.iter().enumerate() {
+        let Some(kind) = FaultKind::from_index(slot) else {
+            continue;
+        };
+        let Some(plugin) = fault::get(&shell, kind) else {
+            continue;
+        };
+        let Placement::Environment { thread: name, body } = plugin.placement() else {
+            continue;
+        };
+        if !setting.enabled {
+            continue;
         }
+        if threads.iter().any(|t: &ThreadCode| t.name == name) {
+            return Err(CompileError::ThreadNameTaken {
+                scenario: scenario.name.clone(),
+                thread: name.to_string(),
+                fault: plugin.name().to_string(),
+            });
+        }
+        if threads.len() >= crate::model::THREADS_MAX {
+            return Err(CompileError::ScenarioTooLarge {
+                scenario: scenario.name.clone(),
+                what: "threads with the environment faults' threads",
+                count: threads.len() + 1,
+                max: crate::model::THREADS_MAX,
+            });
+        }
+        env_mask |= 1 << threads.len();
+        threads.push(compiler.env_thread(kind, name, plugin.name(), body)?);
+    }
+    let mut initial = State::new(&scenario.pages);
+    for (i, thread) in threads.iter().enumerate() {
+        initial.pc[i] = thread.entry;
     }
     Ok(Program {
         policy: policy.name.clone(),
@@ -218,6 +327,8 @@ pub fn compile(policy: &ir::Policy, scenario: &ir::Scenario) -> Result<Program, 
         conds: compiler.conds,
         origins: compiler.origins,
         faults,
+        plugins,
+        env_mask,
     })
 }
 
@@ -332,6 +443,7 @@ impl Compiler<'_> {
         Ok(ThreadCode {
             name: spec.name.clone(),
             flusher,
+            env: None,
             entry,
             code: out.code,
         })
@@ -393,8 +505,86 @@ impl Compiler<'_> {
                 let origin = self.origin("await frozen".into(), loc, "await frozen");
                 out.emit(Op::AwaitFrozen, origin);
             }
-            Freeze => self.hook(out, Hook::Freeze, None, "freeze", 0)?,
-            Thaw => self.hook(out, Hook::Thaw, None, "thaw", 0)?,
+            Freeze => self.checked_hook(out, Hook::Freeze, "freeze")?,
+            Thaw => self.checked_hook(out, Hook::Thaw, "thaw")?,
+        }
+        Ok(())
+    }
+
+    /// An environment fault's pseudo-thread: its gate, then its body, then
+    /// back to the gate.
+    fn env_thread(
+        &mut self,
+        kind: FaultKind,
+        name: &str,
+        fault_name: &str,
+        body: EnvBody,
+    ) -> Result<ThreadCode, CompileError> {
+        let mut out = Emitter { code: Vec::new() };
+        let origin = self.origin(format!("fault {fault_name} fires"), None, name);
+        out.emit(Op::Gate(kind), origin);
+        match body {
+            EnvBody::Step => {}
+            EnvBody::Thaw => self.checked_hook(&mut out, Hook::Thaw, &format!("{name}: thaw"))?,
+            EnvBody::FreezeThaw => {
+                self.checked_hook(&mut out, Hook::Freeze, &format!("{name}: freeze"))?;
+                self.checked_hook(&mut out, Hook::Thaw, &format!("{name}: thaw"))?;
+            }
+        }
+        let jump = out.emit(Op::Jump, origin);
+        out.code[jump].next = 0;
+        out.thread_jumps();
+        Ok(ThreadCode {
+            name: name.to_string(),
+            flusher: false,
+            env: Some(kind),
+            entry: 0,
+            code: out.code,
+        })
+    }
+
+    /// Emits a `freeze` or `thaw` hook with the kernel's nesting rule: a
+    /// freeze of a filesystem that is not unfrozen fails with EBUSY
+    /// (`freeze_super`), a thaw of one that is not fully frozen with EINVAL
+    /// (`thaw_super`). The check is made under the hook's first top-level
+    /// `lock umount`, in the same step (the kernel checks under `s_umount`);
+    /// a hook without one gets a check step of its own at its start. When
+    /// the check passes this is exactly the plain hook: the same steps and
+    /// the same states.
+    fn checked_hook(&mut self, out: &mut Emitter, hook: Hook, context: &str) -> Result<(), CompileError> {
+        let require = match hook {
+            Hook::Thaw => Level::Complete,
+            _ => Level::Unfrozen,
+        };
+        let body = self.policy.hooks.get(hook);
+        let first_lock = body
+            .iter()
+            .position(|s| matches!(s.kind, StmtKind::LockUmount(_)));
+        let mut exits = Exits::default();
+        let mut refusals = Vec::new();
+        if first_lock.is_none() {
+            let text = match hook {
+                Hook::Thaw => "thaw: EINVAL unless frozen (thaw_super)",
+                _ => "freeze: EBUSY unless unfrozen (freeze_super)",
+            };
+            let origin = self.origin(text.into(), None, context);
+            refusals.push(out.emit(Op::LevelCheck(require), origin));
+        }
+        for (i, stmt) in body.iter().enumerate() {
+            match (&stmt.kind, Some(i) == first_lock) {
+                (StmtKind::LockUmount(mode), true) => {
+                    let origin = self.origin(stmt.kind.head(), Some(stmt.loc), context);
+                    refusals.push(out.emit(Op::LockUmountChecked { mode: *mode, require }, origin));
+                }
+                _ => self.stmt(out, stmt, None, context, &mut exits, 0)?,
+            }
+        }
+        let end = out.here();
+        for at in exits.skips.into_iter().chain(exits.fails) {
+            out.code[at].next = end;
+        }
+        for at in refusals {
+            out.code[at].alt = end;
         }
         Ok(())
     }

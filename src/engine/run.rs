@@ -38,15 +38,28 @@ pub fn run(
     let mut step_limit = false;
     loop {
         let enabled = exec::enabled_mask(program, &state);
-        if enabled == 0 {
+        // Environment faults: each open gate is drawn with its probability
+        // before the pick (see `fault`); no draw at all without them.
+        let gate = if program.env_mask != 0 {
+            draw_gate(program, &state, scheduler)
+        } else {
+            None
+        };
+        if enabled == 0 && gate.is_none() {
             break;
         }
         if steps >= steps_max {
             step_limit = true;
             break;
         }
-        let thread = scheduler.pick(program, &state, enabled, steps);
-        debug_assert!(enabled & (1 << thread) != 0, "scheduler picked a blocked thread");
+        let thread = match gate {
+            Some(thread) => thread,
+            None => scheduler.pick(program, &state, enabled, steps),
+        };
+        debug_assert!(
+            gate.is_some() || enabled & (1 << thread) != 0,
+            "scheduler picked a blocked thread"
+        );
         let fire = match exec::fault_point(program, &state, thread) {
             Some(kind) => scheduler.fire(program, kind),
             None => false,
@@ -75,6 +88,22 @@ pub fn run(
         step_limit,
         state,
     }
+}
+
+/// The first open environment gate (in thread order, which is registry
+/// order) whose fault fires in this step's draw.
+fn draw_gate(program: &Program, state: &State, scheduler: &mut dyn Scheduler) -> Option<usize> {
+    let mut gates = exec::gate_mask(program, state);
+    while gates != 0 {
+        let thread = gates.trailing_zeros() as usize;
+        gates &= gates - 1;
+        if let Some(kind) = exec::gate_at(program, state, thread)
+            && scheduler.fire(program, kind)
+        {
+            return Some(thread);
+        }
+    }
+    None
 }
 
 /// Why a recorded schedule does not fit a program.

@@ -1,15 +1,72 @@
 //! Fault plug-ins: where a run can be disturbed besides the interleaving.
+//! One file per fault behind the [`Fault`] trait; [`BUILTIN`] is the one
+//! place the shipped faults are registered, and [`FaultRegistry`] adds
+//! plug-ins written in Rust.
 //!
-//! A fault is named in a `faults` block of a policy or scenario with a
-//! probability (for random and PCT campaigns) and a per-run bound. The engine
-//! asks the scheduler at each point where an enabled fault can fire; the
-//! exhaustive search treats every possible firing as a branch.
+//! A fault is turned on in a `faults` block of a policy or scenario with a
+//! probability (random and PCT campaigns) and a per-run bound (`max`). There
+//! are two placements (see [`Placement`]):
+//!
+//! - **statement faults** fire at a thread's own step at a statement that
+//!   has a failure path (`submit`, `trylock`). The fault only decides
+//!   *whether* the failure path is taken; what the failure does belongs to
+//!   the statement (`submit else`, `trylock … else`). In a schedule the
+//!   firing is written `thread!`.
+//! - **environment faults** are not tied to any thread's statement. Each
+//!   gets a pseudo-thread of its own, present only when the fault is turned
+//!   on, whose first step (its *gate*) is the firing. The gate is open while
+//!   the run's budget for the fault lasts and [`Fault::can_fire`] holds.
+//!   What follows the gate is given by [`EnvBody`]: nothing (`evict`), the
+//!   policy's `thaw` (`emergency-thaw`) or `freeze` then `thaw`
+//!   (`second-freezer`); then the thread returns to its gate. In a schedule
+//!   the firing is the pseudo-thread's name (`reclaim`).
+//!
+//! How probability maps to scheduling: a statement fault is drawn once each
+//! time its statement runs and it could fire. An environment fault is drawn
+//! once before every step while its gate is open (gates in registry order,
+//! the first that fires takes the step); if none fires, the scheduler picks
+//! among the other threads, and when no other thread can move the run ends.
+//! After the gate, the pseudo-thread is an ordinary thread for the
+//! scheduler. Exhaustive search makes every open gate and every possible
+//! statement firing a branch, within the per-run bound, and judges a state
+//! in which only gates are open as the end of a run (the environment need
+//! not act) while still exploring what the gates lead to.
 
-/// The names a `faults` block may use, in registry order.
-pub const NAMES: &[&str] = &["io-error", "trylock-fail", "evict", "emergency-thaw"];
+mod emergency_thaw;
+mod evict;
+mod io_error;
+mod second_freezer;
+mod trylock_fail;
 
-/// The registered faults. The discriminant is the index into [`NAMES`] and
-/// into the per-run firing counters of the model state.
+use std::fmt;
+use std::sync::Arc;
+
+pub use emergency_thaw::EmergencyThaw;
+pub use evict::Evict;
+pub use io_error::IoError;
+pub use second_freezer::SecondFreezer;
+pub use trylock_fail::TrylockFail;
+
+use crate::engine::program::{Op, Program};
+use crate::model::{FAULT_KINDS_MAX, State};
+
+/// The names a `faults` block may use, in registry order (the names of [`BUILTIN`]).
+pub const NAMES: &[&str] = &[
+    "io-error",
+    "trylock-fail",
+    "evict",
+    "emergency-thaw",
+    "second-freezer",
+];
+
+/// The shipped faults, in registry order: the one place they are registered.
+/// Entry `i` is [`FaultKind`] `i`.
+pub static BUILTIN: [&dyn Fault; 5] = [&IoError, &TrylockFail, &Evict, &EmergencyThaw, &SecondFreezer];
+
+/// A fault's slot: the index into [`Program::faults`] and into the per-run
+/// firing counters of the model state. The first five are the shipped
+/// faults; `Plugin*` are the slots of faults registered from Rust with a
+/// [`FaultRegistry`], in registration order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum FaultKind {
@@ -21,32 +78,311 @@ pub enum FaultKind {
     Evict = 2,
     /// An emergency thaw (SysRq-j) at an arbitrary moment.
     EmergencyThaw = 3,
+    /// A second `fsfreeze -f` / `fsfreeze -u`, concurrent with the scenario's.
+    SecondFreezer = 4,
+    Plugin0 = 5,
+    Plugin1 = 6,
+    Plugin2 = 7,
 }
 
+/// Most faults registered from Rust in one program.
+pub const PLUGINS_MAX: usize = FAULT_KINDS_MAX - BUILTIN.len();
+
 impl FaultKind {
-    pub const ALL: [FaultKind; 4] = [
+    /// The shipped faults, in registry order.
+    pub const ALL: [FaultKind; 5] = [
         FaultKind::IoError,
         FaultKind::TrylockFail,
         FaultKind::Evict,
         FaultKind::EmergencyThaw,
+        FaultKind::SecondFreezer,
     ];
 
+    const SLOTS: [FaultKind; FAULT_KINDS_MAX] = [
+        FaultKind::IoError,
+        FaultKind::TrylockFail,
+        FaultKind::Evict,
+        FaultKind::EmergencyThaw,
+        FaultKind::SecondFreezer,
+        FaultKind::Plugin0,
+        FaultKind::Plugin1,
+        FaultKind::Plugin2,
+    ];
+
+    /// The name of a shipped fault (`plugin` for a plug-in slot: its name is
+    /// in the program's registry, see [`Program::fault_name`]).
     pub fn name(self) -> &'static str {
-        NAMES[self as usize]
+        NAMES.get(self as usize).copied().unwrap_or("plugin")
     }
 
     pub fn from_name(name: &str) -> Option<FaultKind> {
         FaultKind::ALL.into_iter().find(|k| k.name() == name)
     }
+
+    /// The slot with index `index`, if it exists.
+    pub fn from_index(index: usize) -> Option<FaultKind> {
+        FaultKind::SLOTS.get(index).copied()
+    }
+
+    /// The plug-in index of a plug-in slot.
+    pub fn plugin_index(self) -> Option<usize> {
+        (self as usize).checked_sub(BUILTIN.len())
+    }
+}
+
+/// Where a fault fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// At a thread's own step at this kind of statement (`thread!`).
+    Statement(Site),
+    /// In a pseudo-thread of its own, named `thread`, that runs `body`
+    /// after each firing.
+    Environment { thread: &'static str, body: EnvBody },
+}
+
+/// The statements with a failure path that a statement fault can take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Site {
+    /// `submit` / `submit else S`.
+    Submit,
+    /// `trylock umount MODE else S`.
+    Trylock,
+}
+
+impl Site {
+    /// The site of an operation, if it has a failure path.
+    #[inline]
+    pub fn of(op: &Op) -> Option<Site> {
+        match op {
+            Op::Submit { .. } => Some(Site::Submit),
+            Op::TryLockUmount(_) => Some(Site::Trylock),
+            _ => None,
+        }
+    }
+}
+
+/// What an environment fault's pseudo-thread runs after its gate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnvBody {
+    /// Nothing: the gate step is the whole effect ([`Fault::fire`]).
+    Step,
+    /// The policy's `thaw` hook, with the kernel's check that the
+    /// filesystem is frozen (EINVAL otherwise).
+    Thaw,
+    /// The policy's `freeze` hook (EBUSY unless unfrozen), then its `thaw`.
+    FreezeThaw,
+}
+
+/// What a fault sees when it is asked whether it can fire.
+pub struct FaultContext<'a> {
+    pub program: &'a Program,
+    pub state: &'a State,
+    /// For statement faults: the thread at the statement and the statement.
+    pub at: Option<(usize, Op)>,
+}
+
+/// A fault plug-in.
+///
+/// # Contract
+/// - **What it may read**: everything in [`FaultContext`] — the compiled
+///   program (threads, pages, settings) and the whole model state (pages,
+///   superblock, locks, oracle records, firing counters).
+/// - **What it may change**: only an environment fault with
+///   [`EnvBody::Step`] changes anything, and only in [`Fault::fire`], and
+///   only through the public kernel actions of [`State`] (`evict`,
+///   `munmap`, `mark_dirty`, …), keeping [`State::assert_invariants`] true.
+///   The engine counts the firing itself (do not touch `faults_fired`).
+///   Statement faults change nothing themselves: the statement's own failure
+///   path runs. Environment faults with a body change the state only
+///   through the policy's hooks, which the engine runs.
+/// - **Determinism**: `can_fire` and `fire` must be pure functions of their
+///   arguments: no randomness (the engine draws every random choice from the
+///   run's seeded generator), no clock, no IO, no interior mutability, no
+///   iteration over unordered maps. Exhaustive search calls them on states
+///   in any order and any number of times, and replay must reproduce a run
+///   from its schedule alone.
+/// - **Speed**: they run on the step loop's path (at fault points and open
+///   gates): no allocation.
+pub trait Fault: Send + Sync {
+    /// The name used in `faults` blocks and reports (`io-error`).
+    fn name(&self) -> &'static str;
+    /// The kernel function or event modelled, for the docs.
+    fn kernel(&self) -> &'static str;
+    fn placement(&self) -> Placement;
+    /// Whether the fault can fire now (its budget is checked by the engine).
+    /// Statement faults get `at`; environment faults get `at = None`.
+    fn can_fire(&self, context: &FaultContext<'_>) -> bool;
+    /// The effect of an environment fault's gate step ([`EnvBody::Step`]).
+    fn fire(&self, _program: &Program, _state: &mut State) {}
+}
+
+/// The shipped faults plus plug-ins registered from Rust, by name.
+#[derive(Clone, Default)]
+pub struct FaultRegistry {
+    plugins: Vec<Arc<dyn Fault>>,
+}
+
+impl FaultRegistry {
+    /// Only the shipped faults.
+    pub fn builtin() -> FaultRegistry {
+        FaultRegistry::default()
+    }
+
+    /// Registers a plug-in. Plug-ins must be environment faults (a statement
+    /// fault's failure path belongs to the statement, which only the shipped
+    /// faults know). Errors on a duplicate name, a statement placement, or
+    /// more than [`PLUGINS_MAX`] plug-ins.
+    pub fn register(&mut self, fault: Arc<dyn Fault>) -> Result<(), String> {
+        let name = fault.name();
+        if NAMES.contains(&name) || self.plugins.iter().any(|p| p.name() == name) {
+            return Err(format!("fault `{name}` is already registered"));
+        }
+        if !matches!(fault.placement(), Placement::Environment { .. }) {
+            return Err(format!("fault `{name}`: plug-ins must be environment faults"));
+        }
+        if self.plugins.len() >= PLUGINS_MAX {
+            return Err(format!("at most {PLUGINS_MAX} fault plug-ins"));
+        }
+        self.plugins.push(fault);
+        Ok(())
+    }
+
+    /// The slot of the fault named `name`.
+    pub fn kind(&self, name: &str) -> Option<FaultKind> {
+        FaultKind::from_name(name).or_else(|| {
+            let i = self.plugins.iter().position(|p| p.name() == name)?;
+            FaultKind::from_index(BUILTIN.len() + i)
+        })
+    }
+
+    pub fn plugins(&self) -> Plugins {
+        Plugins(self.plugins.clone())
+    }
+}
+
+/// The plug-in faults a program was compiled with (slots `Plugin0`, …).
+#[derive(Clone, Default)]
+pub struct Plugins(pub Vec<Arc<dyn Fault>>);
+
+impl fmt::Debug for Plugins {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|p| p.name())).finish()
+    }
+}
+
+/// The fault of slot `kind` in `program`.
+pub fn get(program: &Program, kind: FaultKind) -> Option<&dyn Fault> {
+    match kind.plugin_index() {
+        None => BUILTIN.get(kind as usize).copied(),
+        Some(i) => program.plugins.0.get(i).map(|p| p.as_ref()),
+    }
+}
+
+/// The statement fault that can fire at `op`, by its site: a registry
+/// lookup compiled to a match, consulted only at statements with a failure
+/// path.
+#[inline]
+pub fn at_site(site: Site) -> FaultKind {
+    match site {
+        Site::Submit => FaultKind::IoError,
+        Site::Trylock => FaultKind::TrylockFail,
+    }
+}
+
+/// Whether the statement fault `kind` can fire for `thread` at `op`.
+/// Shipped faults are dispatched statically (no dynamic call on the step
+/// loop's path).
+#[inline]
+pub fn statement_can_fire(kind: FaultKind, program: &Program, state: &State, thread: usize, op: Op) -> bool {
+    let context = FaultContext {
+        program,
+        state,
+        at: Some((thread, op)),
+    };
+    match kind {
+        FaultKind::IoError => IoError.can_fire(&context),
+        FaultKind::TrylockFail => TrylockFail.can_fire(&context),
+        _ => false,
+    }
+}
+
+/// Whether the gate of environment fault `kind` is open (budget aside).
+#[inline]
+pub fn gate_can_fire(kind: FaultKind, program: &Program, state: &State) -> bool {
+    let context = FaultContext {
+        program,
+        state,
+        at: None,
+    };
+    match kind {
+        FaultKind::Evict => Evict.can_fire(&context),
+        FaultKind::EmergencyThaw => EmergencyThaw.can_fire(&context),
+        FaultKind::SecondFreezer => SecondFreezer.can_fire(&context),
+        FaultKind::IoError | FaultKind::TrylockFail => false,
+        plugin => get(program, plugin).is_some_and(|f| f.can_fire(&context)),
+    }
+}
+
+/// The effect of environment fault `kind`'s gate step.
+#[inline]
+pub fn gate_fire(kind: FaultKind, program: &Program, state: &mut State) {
+    match kind {
+        FaultKind::Evict => Evict.fire(program, state),
+        FaultKind::EmergencyThaw => EmergencyThaw.fire(program, state),
+        FaultKind::SecondFreezer => SecondFreezer.fire(program, state),
+        FaultKind::IoError | FaultKind::TrylockFail => {}
+        plugin => {
+            if let Some(f) = get(program, plugin) {
+                f.fire(program, state)
+            }
+        }
+    }
 }
 
 /// A probability as a threshold on a uniform `u64`: fires when `x < threshold`.
 pub fn probability_threshold(probability: f64) -> u64 {
-    if probability.is_nan() || probability <= 0.0 {
+    if !(probability > 0.0) {
         0
     } else if probability >= 1.0 {
         u64::MAX
     } else {
         (probability * 18_446_744_073_709_551_616.0) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_registry_is_the_list_of_names() {
+        let names: Vec<&str> = BUILTIN.iter().map(|f| f.name()).collect();
+        assert_eq!(names, NAMES);
+        for kind in FaultKind::ALL {
+            assert_eq!(BUILTIN[kind as usize].name(), kind.name());
+            assert_eq!(FaultKind::from_name(kind.name()), Some(kind));
+        }
+    }
+
+    #[test]
+    fn statement_sites_match_the_placements() {
+        for site in [Site::Submit, Site::Trylock] {
+            let kind = at_site(site);
+            assert_eq!(BUILTIN[kind as usize].placement(), Placement::Statement(site));
+        }
+    }
+
+    #[test]
+    fn environment_threads_have_distinct_names() {
+        let mut names: Vec<&str> = BUILTIN
+            .iter()
+            .filter_map(|f| match f.placement() {
+                Placement::Environment { thread, .. } => Some(thread),
+                Placement::Statement(_) => None,
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 3);
     }
 }

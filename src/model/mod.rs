@@ -100,6 +100,12 @@ pub mod record {
     pub const USER_ERROR: u8 = 8;
     /// When `complete` was set, some page was dirty or had a writable pte.
     pub const DIRTY_AT_FREEZE: u8 = 16;
+    /// A freeze was refused with EBUSY: the filesystem was not unfrozen
+    /// (`freeze_super`).
+    pub const FREEZE_REFUSED: u8 = 32;
+    /// A thaw was refused with EINVAL: the filesystem was not frozen
+    /// (`thaw_super`).
+    pub const THAW_REFUSED: u8 = 64;
 }
 
 /// The whole state of the model: cheap to copy, compare and hash.
@@ -219,6 +225,12 @@ impl State {
     /// `sb_end_*`.
     pub fn sb_end(&mut self, level: WriterLevel) {
         self.writers[level as usize] = self.writers[level as usize].saturating_sub(1);
+    }
+
+    /// Records an oracle event that has no other effect (a refused freeze or
+    /// thaw, see [`record`]).
+    pub fn record(&mut self, bit: u8) {
+        self.records |= bit;
     }
 
     /// `sb->s_writers.frozen = L`, opening or closing the frozen window and
