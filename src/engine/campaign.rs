@@ -179,38 +179,48 @@ pub fn campaign(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Vec<CellResult> {
     let chunks_per_cell = config.runs.div_ceil(CHUNK_RUNS);
-    let work: Vec<(usize, u64)> = (0..programs.len())
-        .flat_map(|cell| (0..chunks_per_cell).map(move |chunk| (cell, chunk)))
-        .filter(|&(_, chunk)| config.shard.owns(chunk))
-        .collect();
-    let execute = || {
-        work.par_iter()
-            .map_init(Vec::new, |record, &(cell, chunk)| {
-                let program = &programs[cell];
-                if stop.load(Ordering::Relaxed) {
-                    let mut skipped = CellResult::empty(&program.policy, &program.scenario);
-                    skipped.partial = true;
-                    return (cell, skipped);
-                }
-                let result = run_chunk(program, oracles, config, chunk, record);
-                progress(result.runs);
-                (cell, result)
-            })
-            .collect::<Vec<_>>()
+    let empty = || -> Vec<CellResult> {
+        programs
+            .iter()
+            .map(|p| CellResult::empty(&p.policy, &p.scenario))
+            .collect()
     };
-    let parts = match rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build() {
+    // Merging is associative and commutative (sums, maxima, and the witness
+    // with the lowest run index), so a parallel fold-and-reduce gives the
+    // same result whatever the split, while holding only one accumulator per
+    // worker split: memory does not grow with the number of runs.
+    let execute = || {
+        (0..programs.len() as u64 * chunks_per_cell)
+            .into_par_iter()
+            .filter(|item| config.shard.owns(item % chunks_per_cell.max(1)))
+            .fold(
+                || (empty(), Vec::new()),
+                |(mut cells, mut record), item| {
+                    let cell = (item / chunks_per_cell) as usize;
+                    let chunk = item % chunks_per_cell;
+                    if stop.load(Ordering::Relaxed) {
+                        cells[cell].partial = true;
+                    } else {
+                        let result = run_chunk(&programs[cell], oracles, config, chunk, &mut record);
+                        progress(result.runs);
+                        cells[cell].merge(&result);
+                    }
+                    (cells, record)
+                },
+            )
+            .map(|(cells, _)| cells)
+            .reduce(empty, |mut left, right| {
+                for (l, r) in left.iter_mut().zip(&right) {
+                    l.merge(r);
+                }
+                left
+            })
+    };
+    match rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build() {
         Ok(pool) => pool.install(execute),
         // Without a pool of our own, rayon's global pool gives the same result.
         Err(_) => execute(),
-    };
-    let mut cells: Vec<CellResult> = programs
-        .iter()
-        .map(|p| CellResult::empty(&p.policy, &p.scenario))
-        .collect();
-    for (cell, part) in &parts {
-        cells[*cell].merge(part);
     }
-    cells
 }
 
 /// The number of runs shard `shard` makes of each cell.
