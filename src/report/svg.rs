@@ -70,7 +70,7 @@ pub fn render(program: &Program, steps: &[TraceStep], result: &RunResult) -> Str
     let changes_x = lanes_x + threads * LANE + 12;
     let width = changes_x + CHANGES;
     let end_row = TOP + steps.len() * ROW;
-    let legend_y = end_row + ROW * 2 + 16;
+    let legend_y = end_row + ROW * 2 + 40;
     let height = legend_y + 40;
     let breaking = breaking_step(steps);
     let mut svg = String::new();
@@ -202,6 +202,19 @@ pub fn render(program: &Program, steps: &[TraceStep], result: &RunResult) -> Str
         if step.choice.fire {
             text.push_str(" ⚡fault");
         }
+        // Where the statement runs, in grey, when it fits in the box.
+        let room = (LANE - 20) / 7;
+        let context = if !origin.context.is_empty()
+            && origin.context != origin.text
+            && text.chars().count() + origin.context.chars().count() + 3 <= room
+        {
+            format!(
+                "<tspan fill=\"#8a8a8a\" font-size=\"10\"> · {}</tspan>",
+                escape(&origin.context)
+            )
+        } else {
+            String::new()
+        };
         let (fill, stroke, stroke_width) = if Some(i) == breaking {
             ("#ffd6d6", "#c00000", 2.5)
         } else if step.choice.fire {
@@ -213,7 +226,7 @@ pub fn render(program: &Program, steps: &[TraceStep], result: &RunResult) -> Str
         let x = lanes_x + t * LANE + 6;
         let _ = writeln!(
             svg,
-            "<g><title>step {}: {} runs {} [{}]{}</title><rect x=\"{x}\" y=\"{}\" width=\"{}\" height=\"{BOX}\" rx=\"4\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"{stroke_width}\"/><text x=\"{}\" y=\"{}\">{}</text></g>",
+            "<g><title>step {}: {} runs {} [{}]{}</title><rect x=\"{x}\" y=\"{}\" width=\"{}\" height=\"{BOX}\" rx=\"4\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"{stroke_width}\"/><text x=\"{}\" y=\"{}\">{}{context}</text></g>",
             i + 1,
             escape(&program.threads[t].name),
             escape(&origin.text),
@@ -263,6 +276,43 @@ pub fn render(program: &Program, steps: &[TraceStep], result: &RunResult) -> Str
         "the schedule ends while threads can still move (unfinished)".to_string()
     };
     let bad = result.outcomes.iter().any(Outcome::is_bad);
+    let mut why = Vec::new();
+    if result.outcomes.contains(Outcome::LostWrite) {
+        for (page, name) in program.pages.iter().enumerate() {
+            if let Some(stored) = result.state.stored(page) {
+                let disk = result.state.disk_after_final_sync(page);
+                if disk != stored {
+                    why.push(format!(
+                        "lost write: after a final sync, {name} on disk is {disk}, but the user last stored {stored}"
+                    ));
+                }
+            }
+        }
+    }
+    if result.outcomes.contains(Outcome::Deadlock) {
+        let stuck: Vec<String> = (0..threads)
+            .filter(|&t| exec::stuck(program, &result.state, t))
+            .map(|t| {
+                format!(
+                    "{} at {}",
+                    program.threads[t].name,
+                    schedule::label(program, &result.state, t)
+                )
+            })
+            .collect();
+        why.push(format!(
+            "deadlock: no thread can move, stuck: {}",
+            stuck.join("; ")
+        ));
+    }
+    for (k, line) in why.iter().enumerate() {
+        let _ = writeln!(
+            svg,
+            "<text x=\"{lanes_x}\" y=\"{}\" fill=\"#c00000\">{}</text>",
+            end_row + ROW + 36 + k * 16,
+            escape(line)
+        );
+    }
     let _ = writeln!(
         svg,
         "<text x=\"{lanes_x}\" y=\"{}\" font-weight=\"bold\" fill=\"{}\">end: {} · outcomes: {}</text>",

@@ -3,4 +3,5 @@
 mod cli;
 mod engine;
 mod language;
+mod replay;
 mod support;
