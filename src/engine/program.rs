@@ -113,6 +113,10 @@ pub struct ThreadCode {
     /// Where the thread starts (the first real instruction).
     pub entry: u16,
     pub code: Vec<Instr>,
+    /// Per instruction: 1 + the page whose write fault the thread is inside
+    /// (after the store's first step, up to its completion), else 0. The
+    /// fault holds a reference on that page, so reclaim cannot drop it.
+    pub faulting: Vec<u8>,
 }
 
 /// A fault's setting in one program.
@@ -161,6 +165,15 @@ impl Program {
     /// The name of the fault in slot `kind` (plug-ins included).
     pub fn fault_name(&self, kind: FaultKind) -> &'static str {
         fault::get(self, kind).map(|f| f.name()).unwrap_or("unknown")
+    }
+
+    /// Whether some thread is inside a write fault on `page` in `state`
+    /// (holding a reference on it, as `filemap_fault` leaves one).
+    pub fn in_fault(&self, state: &State, page: usize) -> bool {
+        self.threads
+            .iter()
+            .enumerate()
+            .any(|(t, code)| code.faulting.get(state.pc[t] as usize) == Some(&(page as u8 + 1)))
     }
 
     pub fn thread_index(&self, name: &str) -> Option<usize> {
@@ -342,6 +355,27 @@ struct Compiler<'a> {
 /// Emission state for one thread.
 struct Emitter {
     code: Vec<Instr>,
+    /// Instruction ranges inside a write fault, with the page.
+    faults: Vec<(usize, usize, u8)>,
+}
+
+impl Emitter {
+    fn new() -> Emitter {
+        Emitter {
+            code: Vec::new(),
+            faults: Vec::new(),
+        }
+    }
+
+    fn faulting(&self) -> Vec<u8> {
+        let mut marks = vec![0u8; self.code.len()];
+        for &(from, to, page) in &self.faults {
+            for mark in &mut marks[from..to.min(self.code.len())] {
+                *mark = page + 1;
+            }
+        }
+        marks
+    }
 }
 
 /// Where `skip` and `fail sigbus` go inside the body being emitted: lists of
@@ -405,7 +439,7 @@ impl Compiler<'_> {
     }
 
     fn thread(&mut self, spec: &ir::ThreadSpec) -> Result<ThreadCode, CompileError> {
-        let mut out = Emitter { code: Vec::new() };
+        let mut out = Emitter::new();
         let flusher = matches!(spec.kind, ThreadKind::Flusher);
         match &spec.kind {
             ThreadKind::Flusher => {
@@ -445,6 +479,7 @@ impl Compiler<'_> {
             flusher,
             env: None,
             entry,
+            faulting: out.faulting(),
             code: out.code,
         })
     }
@@ -486,6 +521,7 @@ impl Compiler<'_> {
                     origin,
                 );
                 let after = out.here();
+                out.faults.push((entry + 1, after as usize, page as u8));
                 out.code[entry].alt = after;
                 for fail in exits.fails {
                     out.code[fail].next = after;
@@ -520,7 +556,7 @@ impl Compiler<'_> {
         fault_name: &str,
         body: EnvBody,
     ) -> Result<ThreadCode, CompileError> {
-        let mut out = Emitter { code: Vec::new() };
+        let mut out = Emitter::new();
         let origin = self.origin(format!("fault {fault_name} fires"), None, name);
         out.emit(Op::Gate(kind), origin);
         match body {
@@ -539,6 +575,7 @@ impl Compiler<'_> {
             flusher: false,
             env: Some(kind),
             entry: 0,
+            faulting: out.faulting(),
             code: out.code,
         })
     }

@@ -3,6 +3,10 @@
 //! store takes a major fault and reads the page back in: it turns case 2 or
 //! 3 into case 1 in the middle of a run.
 //!
+//! A page that a thread is faulting on is not evictable either: the fault
+//! holds a reference on it (`__remove_mapping` fails when the reference
+//! count cannot be frozen).
+//!
 //! An environment fault: pseudo-thread `reclaim`, whose every step evicts
 //! one page — the lowest-numbered page that can be evicted (a fixed order,
 //! as an LRU list is; with several pages and `max` ≥ 2 later firings take
@@ -17,7 +21,7 @@ pub struct Evict;
 
 impl Evict {
     fn victim(program: &Program, state: &State) -> Option<usize> {
-        (0..program.pages.len()).find(|&page| state.can_evict(page))
+        (0..program.pages.len()).find(|&page| state.can_evict(page) && !program.in_fault(state, page))
     }
 }
 

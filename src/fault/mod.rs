@@ -339,6 +339,66 @@ pub fn gate_fire(kind: FaultKind, program: &Program, state: &mut State) {
     }
 }
 
+/// Parses a fault list as given on the command line:
+/// `NAME:PROBABILITY:MAX[,NAME:PROBABILITY:MAX…]` (`io-error:0.1:1,evict:0.05:1`),
+/// with the same limits as a `faults` block.
+pub fn parse_specs(text: &str) -> Result<Vec<crate::ir::FaultSpec>, String> {
+    use crate::ir::{FaultSpec, FileId, Loc, limits::FAULT_FIRINGS_MAX};
+    let mut specs: Vec<FaultSpec> = Vec::new();
+    for item in text.split(',') {
+        let item = item.trim();
+        let parts: Vec<&str> = item.split(':').collect();
+        let [name, probability, max] = parts[..] else {
+            return Err(format!(
+                "`{item}`: expected NAME:PROBABILITY:MAX, e.g. io-error:0.1:1"
+            ));
+        };
+        if !NAMES.contains(&name) {
+            return Err(format!("unknown fault `{name}`; faults are {}", NAMES.join(", ")));
+        }
+        let probability: f64 = match probability.parse() {
+            Ok(p) if (0.0..=1.0).contains(&p) => p,
+            _ => {
+                return Err(format!(
+                    "`{item}`: the probability `{probability}` is not between 0 and 1"
+                ));
+            }
+        };
+        let max: u32 = match max.parse() {
+            Ok(m) if (1..=FAULT_FIRINGS_MAX).contains(&m) => m,
+            _ => {
+                return Err(format!(
+                    "`{item}`: `max` `{max}` is not a whole number from 1 to {FAULT_FIRINGS_MAX}"
+                ));
+            }
+        };
+        if specs.iter().any(|s| s.name == name) {
+            return Err(format!("fault `{name}` is listed twice"));
+        }
+        specs.push(FaultSpec {
+            name: name.to_string(),
+            probability,
+            max,
+            loc: Loc {
+                file: FileId(0),
+                line: 0,
+                column: 0,
+            },
+        });
+    }
+    Ok(specs)
+}
+
+/// `policy` with `specs` turned on (replacing its own setting of the same
+/// faults) and renamed `NAME+faults`: the extra row `matrix --faults` shows.
+pub fn with_faults(policy: &crate::ir::Policy, specs: &[crate::ir::FaultSpec]) -> crate::ir::Policy {
+    let mut policy = policy.clone();
+    policy.faults.retain(|f| !specs.iter().any(|s| s.name == f.name));
+    policy.faults.extend(specs.iter().cloned());
+    policy.name = format!("{}+faults", policy.name);
+    policy
+}
+
 /// A probability as a threshold on a uniform `u64`: fires when `x < threshold`.
 pub fn probability_threshold(probability: f64) -> u64 {
     if !(probability > 0.0) {
