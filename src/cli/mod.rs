@@ -167,6 +167,11 @@ struct FileArgs {
     /// Policy and scenario files to load (repeatable; default: every *.ff in policies/).
     #[arg(short = 'f', long = "file", value_name = "FILE", global = true)]
     files: Vec<PathBuf>,
+    /// Faults to add to every policy as an extra row `POLICY+faults`, beside
+    /// the policy as written: `NAME:PROBABILITY:MAX[,…]`, e.g.
+    /// `io-error:0.1:1,evict:0.05:1` (see docs/faults.md).
+    #[arg(long, value_name = "SPEC", global = true)]
+    faults: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -364,7 +369,17 @@ fn usage_error(message: impl std::fmt::Display) -> ExitCode {
 /// Loads the workspace and resolves the requested policies and scenarios.
 /// Broken input files are bad input (exit 2) for every subcommand but `check`.
 fn load(files: &FileArgs) -> Result<Workspace, ExitCode> {
-    check::load_workspace(&files.files).map_err(|_| ExitCode::from(EXIT_USAGE))
+    let mut workspace = check::load_workspace(&files.files).map_err(|_| ExitCode::from(EXIT_USAGE))?;
+    if let Some(spec) = &files.faults {
+        let specs = freezefuzz::fault::parse_specs(spec).map_err(|e| usage_error(format!("--faults: {e}")))?;
+        let policies = std::mem::take(&mut workspace.policies);
+        for policy in policies {
+            let faulty = freezefuzz::fault::with_faults(&policy, &specs);
+            workspace.policies.push(policy);
+            workspace.policies.push(faulty);
+        }
+    }
+    Ok(workspace)
 }
 
 fn pick<'a, T>(

@@ -324,3 +324,48 @@ fn fault_specs_parse_and_reject_bad_input() {
         assert!(fault::parse_specs(bad).is_err(), "{bad:?} should be rejected");
     }
 }
+
+/// `matrix --faults`: each policy once as written and once with the faults,
+/// so the faults' effect is one snapshot diff apart. Exhaustive: exact.
+#[test]
+fn matrix_with_faults_snapshot() {
+    let output = assert_cmd::Command::cargo_bin("freezefuzz")
+        .expect("the binary is built")
+        .current_dir(support::root())
+        .args([
+            "matrix",
+            "--exhaustive",
+            "--format",
+            "markdown",
+            "--faults",
+            "io-error:0.1:1,evict:0.1:1,emergency-thaw:0.1:1,second-freezer:0.1:1",
+        ])
+        .args(["--policy", "no-block", "--policy", "no-block+faults"])
+        .args(["--policy", "mainline", "--policy", "mainline+faults"])
+        .args([
+            "--policy",
+            "wait-in-mkwrite",
+            "--policy",
+            "wait-in-mkwrite+faults",
+        ])
+        .output()
+        .expect("runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    insta::assert_snapshot!(
+        "exhaustive_matrix_with_faults",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    // A bad spec is bad input, never a panic.
+    let output = assert_cmd::Command::cargo_bin("freezefuzz")
+        .expect("the binary is built")
+        .current_dir(support::root())
+        .args(["matrix", "--exhaustive", "--faults", "io-error:2:1"])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not between 0 and 1"));
+}
