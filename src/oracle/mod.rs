@@ -193,6 +193,14 @@ impl OracleSet {
         }
     }
 
+    /// Adds a plug-in oracle even when another already reports its outcome:
+    /// the outcome then holds when any of them says so. A plug-in reports
+    /// one of the [`Outcome`]s (the set is fixed so that reports, JSON and
+    /// campaigns stay comparable); see `examples/plugins.rs`.
+    pub fn add_plugin(&mut self, oracle: Box<dyn Oracle>) {
+        self.oracles.push(oracle);
+    }
+
     /// The optional oracles turned on, by name (for reports).
     pub fn optional_names(&self) -> Vec<&'static str> {
         self.oracles

@@ -369,3 +369,14 @@ fn matrix_with_faults_snapshot() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("not between 0 and 1"));
 }
+
+#[path = "../../examples/plugins.rs"]
+mod plugins;
+
+/// The example plug-ins (`examples/plugins.rs`) run against the library:
+/// the custom fault adds its thread and states, the custom oracle sees the
+/// thaw refused after an emergency thaw.
+#[test]
+fn example_plugins_run() {
+    insta::assert_snapshot!("example_plugins", plugins::demo().join("\n"));
+}

@@ -1,0 +1,145 @@
+//! A custom fault and a custom oracle written against the public library
+//! API, registered from Rust and run exhaustively.
+//!
+//! - fault `zap-pte` (pseudo-thread `kswapd`): reclaim unmaps a page from
+//!   the user's mapping before it can reclaim it (`try_to_unmap` in
+//!   `shrink_page_list`): the pte's dirty bit is folded into PG_dirty and
+//!   the pte dropped, so the user's next store faults again.
+//! - oracle `thaw-refused`: an `fsfreeze -u` was refused with EINVAL (the
+//!   filesystem was not frozen — e.g. an emergency thaw got there first). It
+//!   reports `user-error`: the administrator saw an error.
+//!
+//! Run: `cargo run --example plugins`. The test suite runs [`demo`] too.
+
+use std::sync::Arc;
+
+use freezefuzz::engine::explore::{self, ExploreLimits};
+use freezefuzz::engine::program::{self, Program};
+use freezefuzz::fault::{EnvBody, Fault, FaultContext, FaultRegistry, Placement};
+use freezefuzz::ir::{self, Pte};
+use freezefuzz::model::{State, record};
+use freezefuzz::oracle::{Oracle, OracleSet, Outcome, RunEnd};
+
+/// Reclaim unmapping a mapped, unlocked page (`try_to_unmap_one`).
+pub struct ZapPte;
+
+impl ZapPte {
+    /// The lowest-numbered page with a pte that no thread holds (locked or
+    /// inside a fault on it): a pure function of the program and state.
+    fn victim(program: &Program, state: &State) -> Option<usize> {
+        (0..program.pages.len()).find(|&page| {
+            let p = &state.pages[page];
+            p.pte() != Pte::None && p.locked_by().is_none() && !program.in_fault(state, page)
+        })
+    }
+}
+
+impl Fault for ZapPte {
+    fn name(&self) -> &'static str {
+        "zap-pte"
+    }
+
+    fn kernel(&self) -> &'static str {
+        "shrink_page_list → try_to_unmap → try_to_unmap_one"
+    }
+
+    fn placement(&self) -> Placement {
+        Placement::Environment {
+            thread: "kswapd",
+            body: EnvBody::Step,
+        }
+    }
+
+    fn can_fire(&self, context: &FaultContext<'_>) -> bool {
+        ZapPte::victim(context.program, context.state).is_some()
+    }
+
+    fn fire(&self, program: &Program, state: &mut State) {
+        if let Some(page) = ZapPte::victim(program, state) {
+            // zap_pte_range's effect: fold the dirty bit, drop the pte.
+            state.munmap(page);
+        }
+    }
+}
+
+/// Some `fsfreeze -u` was refused with EINVAL.
+pub struct ThawRefused;
+
+impl Oracle for ThawRefused {
+    fn outcome(&self) -> Outcome {
+        Outcome::UserError
+    }
+
+    fn judge(&self, end: &RunEnd<'_>) -> bool {
+        end.state.has_record(record::THAW_REFUSED)
+    }
+}
+
+fn spec(name: &str, probability: f64, max: u32) -> ir::FaultSpec {
+    ir::FaultSpec {
+        name: name.into(),
+        probability,
+        max,
+        loc: ir::Loc {
+            file: ir::FileId(0),
+            line: 0,
+            column: 0,
+        },
+    }
+}
+
+/// One line per run: policy × scenario, faults, reachable outcomes, states.
+pub fn demo() -> Vec<String> {
+    let files = [
+        "policies/standard.ff",
+        "policies/no-block.ff",
+        "policies/wait-in-mkwrite.ff",
+    ];
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let paths: Vec<_> = files.iter().map(|f| root.join(f)).collect();
+    let workspace = freezefuzz::dsl::load(&paths, &mut |p| std::fs::read(p)).expect("shipped files load");
+
+    let mut registry = FaultRegistry::builtin();
+    registry.register(Arc::new(ZapPte)).expect("registers");
+    let mut oracles = OracleSet::standard();
+    oracles.add_plugin(Box::new(ThawRefused));
+
+    let mut lines = Vec::new();
+    for policy in ["no-block", "wait-in-mkwrite"] {
+        let policy = workspace.policy(policy).expect("policy");
+        for (scenario, faults) in [
+            ("case4-racing", vec![]),
+            ("case4-racing", vec![spec("zap-pte", 0.1, 1)]),
+            ("case3-after-freeze", vec![]),
+            ("case3-after-freeze", vec![spec("emergency-thaw", 0.1, 1)]),
+        ] {
+            let mut scenario = workspace.scenario(scenario).expect("scenario").clone();
+            let names: Vec<String> = faults.iter().map(|f| f.name.clone()).collect();
+            scenario.faults = faults;
+            let program = program::compile_with(policy, &scenario, &registry).expect("compiles");
+            let result = explore::explore(&program, &oracles, &ExploreLimits::default());
+            lines.push(format!(
+                "{} × {} [{}]: {} ({} states, threads: {})",
+                program.policy,
+                program.scenario,
+                names.join(","),
+                result.outcomes,
+                result.states,
+                program
+                    .threads
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ));
+        }
+    }
+    lines
+}
+
+#[allow(dead_code)]
+fn main() {
+    for line in demo() {
+        println!("{line}");
+    }
+}
