@@ -887,10 +887,10 @@ fn replay_command(
     if code != ExitCode::SUCCESS {
         return code;
     }
-    if let Some(path) = &extra.svg {
-        if let Err(code) = shrink::write_svg(path, program, &steps, &result) {
-            return code;
-        }
+    if let Some(path) = &extra.svg
+        && let Err(code) = shrink::write_svg(path, program, &steps, &result)
+    {
+        return code;
     }
     match expect {
         Some(outcome) if !result.outcomes.contains(outcome) => {

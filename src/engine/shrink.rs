@@ -61,10 +61,11 @@ pub fn measure(program: &Program, choices: &[Choice]) -> Measure {
         if !fits(program, &state, *choice) {
             break;
         }
-        if let Some(prev) = last {
-            if prev != thread && exec::enabled(program, &state, prev) {
-                m.preemptions += 1;
-            }
+        if let Some(prev) = last
+            && prev != thread
+            && exec::enabled(program, &state, prev)
+        {
+            m.preemptions += 1;
         }
         exec::step(program, &mut state, thread, choice.fire);
         m.steps += 1;
