@@ -401,7 +401,7 @@ pub fn with_faults(policy: &crate::ir::Policy, specs: &[crate::ir::FaultSpec]) -
 
 /// A probability as a threshold on a uniform `u64`: fires when `x < threshold`.
 pub fn probability_threshold(probability: f64) -> u64 {
-    if !(probability > 0.0) {
+    if probability.is_nan() || probability <= 0.0 {
         0
     } else if probability >= 1.0 {
         u64::MAX
