@@ -268,6 +268,7 @@ pub fn compile_with(
         scenario,
         conds: Vec::new(),
         origins: Vec::new(),
+        nesting: nesting_applies(scenario, policy),
     };
     let mut threads = Vec::new();
     for spec in &scenario.threads {
@@ -350,6 +351,42 @@ struct Compiler<'a> {
     scenario: &'a ir::Scenario,
     conds: Vec<Cond>,
     origins: Vec<Origin>,
+    /// Whether freezes and thaws follow the kernel's nesting rule (EBUSY /
+    /// EINVAL): only when more than one thread can freeze or thaw, see
+    /// [`nesting_applies`].
+    nesting: bool,
+}
+
+/// The kernel's nesting rule (a freeze of a filesystem that is not unfrozen
+/// fails with EBUSY, a thaw of one that is not fully frozen with EINVAL) only
+/// matters when freezes and thaws can come from more than one thread: two
+/// freezer threads, or the `emergency-thaw` / `second-freezer` faults. With a
+/// single freezer the hooks run exactly as written (DESIGN.md §1), so that a
+/// policy whose freeze ends at another level than `complete` still thaws.
+fn nesting_applies(scenario: &ir::Scenario, policy: &ir::Policy) -> bool {
+    let freezers = scenario
+        .threads
+        .iter()
+        .filter(|t| match &t.kind {
+            ThreadKind::Program(actions) => actions
+                .iter()
+                .any(|a| matches!(a.kind, ir::ActionKind::Freeze | ir::ActionKind::Thaw)),
+            ThreadKind::Flusher => false,
+        })
+        .count();
+    // The scenario's setting of a fault overrides the policy's: the last one wins.
+    let enabled = |name: &str| {
+        policy
+            .faults
+            .iter()
+            .chain(&scenario.faults)
+            .filter(|f| f.name == name)
+            .last()
+            .is_some_and(|f| f.max > 0 && f.probability > 0.0)
+    };
+    freezers > 1
+        || enabled(FaultKind::EmergencyThaw.name())
+        || enabled(FaultKind::SecondFreezer.name())
 }
 
 /// Emission state for one thread.
@@ -589,6 +626,9 @@ impl Compiler<'_> {
     /// the check passes this is exactly the plain hook: the same steps and
     /// the same states.
     fn checked_hook(&mut self, out: &mut Emitter, hook: Hook, context: &str) -> Result<(), CompileError> {
+        if !self.nesting {
+            return self.hook(out, hook, None, context, 0);
+        }
         let require = match hook {
             Hook::Thaw => Level::Complete,
             _ => Level::Unfrozen,

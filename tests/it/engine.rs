@@ -469,3 +469,20 @@ fn two_freeze_cycles_keep_the_verdicts() {
         set(&[Safe, Deadlock])
     );
 }
+
+/// With a single freezer, `freeze` and `thaw` run exactly as written: a
+/// freeze that stops short of `complete` is still undone by the thaw (the
+/// kernel's EBUSY/EINVAL nesting rule only applies when several threads can
+/// freeze or thaw; see docs/faults.md).
+#[test]
+fn a_single_freezer_runs_its_hooks_as_written() {
+    let workspace = support::with_standard(
+        "policy half {
+            freeze { lock umount write; set_level write; sync; set_level fs; unlock umount; }
+            page_mkwrite { if buffers == unmapped { wait_unfrozen fs; allocate; } lock_page; }
+        }",
+    );
+    let policy = workspace.policy("half").unwrap();
+    let program = program::compile(policy, workspace.scenario("case1-racing").unwrap()).unwrap();
+    assert_eq!(exhaustive(&program).outcomes, set(&[Outcome::Safe]));
+}
