@@ -371,7 +371,8 @@ fn usage_error(message: impl std::fmt::Display) -> ExitCode {
 fn load(files: &FileArgs) -> Result<Workspace, ExitCode> {
     let mut workspace = check::load_workspace(&files.files).map_err(|_| ExitCode::from(EXIT_USAGE))?;
     if let Some(spec) = &files.faults {
-        let specs = freezefuzz::fault::parse_specs(spec).map_err(|e| usage_error(format!("--faults: {e}")))?;
+        let specs =
+            freezefuzz::fault::parse_specs(spec).map_err(|e| usage_error(format!("--faults: {e}")))?;
         let policies = std::mem::take(&mut workspace.policies);
         for policy in policies {
             let faulty = freezefuzz::fault::with_faults(&policy, &specs);
@@ -433,6 +434,7 @@ fn compile_cells(
 fn replay_files(files: &FileArgs) -> ReplayCommand {
     ReplayCommand {
         files: files.files.iter().map(|f| f.display().to_string()).collect(),
+        faults: files.faults.clone(),
     }
 }
 
@@ -558,6 +560,7 @@ fn matrix_command(
                 states_max: Some(limits.max_states),
                 oracles: oracles.optional_names().iter().map(|s| s.to_string()).collect(),
                 files,
+                faults: common.files.faults.clone(),
             },
             partial: false,
             policies: policy_names,
@@ -598,6 +601,7 @@ fn matrix_command(
                 states_max: None,
                 oracles: oracles.optional_names().iter().map(|s| s.to_string()).collect(),
                 files,
+                faults: common.files.faults.clone(),
             },
             partial,
             policies: policy_names,
@@ -787,6 +791,7 @@ fn explore_command(policy: &str, scenario: &str, limits: &LimitArgs, common: &Co
                 .iter()
                 .map(|f| f.display().to_string())
                 .collect(),
+            faults: common.files.faults.clone(),
         },
         partial: false,
         policies: vec![policy.to_string()],
@@ -983,6 +988,7 @@ fn merge_reports(reports: &[(&PathBuf, MatrixReport)]) -> Result<MatrixReport, S
     merged.partial = reports.iter().any(|(_, r)| r.partial);
     let replay = ReplayCommand {
         files: first.campaign.files.clone(),
+        faults: first.campaign.faults.clone(),
     };
     for (cell, old) in cells.iter().zip(&first.cells) {
         let mut report_cell = report::cell_from_campaign(cell, &dummy_program(), &replay);

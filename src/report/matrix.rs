@@ -56,6 +56,9 @@ pub struct CampaignInfo {
     pub oracles: Vec<String>,
     /// The files the policies and scenarios were read from (as given).
     pub files: Vec<String>,
+    /// The `--faults` spec that added the `POLICY+faults` rows, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faults: Option<String>,
 }
 
 /// One cell: a policy × a scenario.
@@ -170,6 +173,8 @@ impl<'de> Deserialize<'de> for OutcomeMap {
 pub struct ReplayCommand {
     /// `-f FILE` arguments to repeat (empty when the default `policies/` was used).
     pub files: Vec<String>,
+    /// The `--faults` spec that made the `POLICY+faults` rows, if any.
+    pub faults: Option<String>,
 }
 
 impl ReplayCommand {
@@ -177,6 +182,9 @@ impl ReplayCommand {
         let mut cmd = format!("freezefuzz replay {policy} {scenario} --schedule '{schedule}'");
         for file in &self.files {
             let _ = write!(cmd, " -f {file}");
+        }
+        if let Some(faults) = self.faults.as_deref().filter(|_| policy.ends_with("+faults")) {
+            let _ = write!(cmd, " --faults '{faults}'");
         }
         cmd
     }
