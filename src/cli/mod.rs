@@ -408,6 +408,21 @@ fn pick<'a, T>(
         .collect()
 }
 
+/// Loads the files and compiles one cell, with the oracles asked for: what
+/// `explore`, `replay` and `shrink` start from.
+fn load_cell(
+    files: &FileArgs,
+    oracles: &[String],
+    policy: &str,
+    scenario: &str,
+) -> Result<(Workspace, OracleSet, Program), ExitCode> {
+    let workspace = load(files)?;
+    let oracles = OracleSet::with_optional(oracles).map_err(usage_error)?;
+    let (_, _, mut programs) = compile_cells(&workspace, &[policy.to_string()], &[scenario.to_string()])?;
+    let program = programs.pop().expect("one policy × one scenario is one cell");
+    Ok((workspace, oracles, program))
+}
+
 /// Policy names, scenario names, and the compiled cells in row-major order.
 type Cells = (Vec<String>, Vec<String>, Vec<Program>);
 
@@ -752,19 +767,11 @@ fn compare_expectation(report: &MatrixReport, expected: &MatrixReport) -> ExitCo
 }
 
 fn explore_command(policy: &str, scenario: &str, limits: &LimitArgs, common: &CommonArgs) -> ExitCode {
-    let workspace = match load(&common.files) {
-        Ok(ws) => ws,
+    let (_, oracles, program) = match load_cell(&common.files, &common.oracles, policy, scenario) {
+        Ok(cell) => cell,
         Err(code) => return code,
     };
-    let oracles = match OracleSet::with_optional(&common.oracles) {
-        Ok(o) => o,
-        Err(e) => return usage_error(e),
-    };
-    let (_, _, programs) = match compile_cells(&workspace, &[policy.to_string()], &[scenario.to_string()]) {
-        Ok(cells) => cells,
-        Err(code) => return code,
-    };
-    let program = &programs[0];
+    let program = &program;
     let explore_limits = ExploreLimits {
         states_max: limits.max_states,
         depth_max: limits.max_depth,
@@ -846,19 +853,11 @@ fn replay_command(
         Some(Ok(o)) => Some(o),
         Some(Err(e)) => return usage_error(format!("unknown outcome `{e}` for --expect")),
     };
-    let workspace = match load(files) {
-        Ok(ws) => ws,
+    let (workspace, oracles, program) = match load_cell(files, oracles, policy, scenario) {
+        Ok(cell) => cell,
         Err(code) => return code,
     };
-    let oracles = match OracleSet::with_optional(oracles) {
-        Ok(o) => o,
-        Err(e) => return usage_error(e),
-    };
-    let (_, _, programs) = match compile_cells(&workspace, &[policy.to_string()], &[scenario.to_string()]) {
-        Ok(cells) => cells,
-        Err(code) => return code,
-    };
-    let program = &programs[0];
+    let program = &program;
     let choices = match (schedule_text, seed) {
         (Some(text), _) => {
             match shrink::fit_schedule(program, &text, extra.continue_random, scheduler, steps_max) {

@@ -17,7 +17,7 @@ use freezefuzz::report::html::{self, HtmlWitness};
 use freezefuzz::report::matrix::MatrixReport;
 use freezefuzz::report::svg;
 
-use super::{EXIT_USAGE, FileArgs, compile_cells, emit, load, usage_error};
+use super::{EXIT_USAGE, FileArgs, emit, load_cell, usage_error};
 
 /// What `run` and `matrix` do with the witnesses they find.
 #[derive(Args, Debug, Clone)]
@@ -222,19 +222,11 @@ pub(super) fn shrink_command(
             names.join(", ")
         ));
     };
-    let workspace = match load(files) {
-        Ok(ws) => ws,
+    let (_, oracles, program) = match load_cell(files, oracles, policy, scenario) {
+        Ok(cell) => cell,
         Err(code) => return code,
     };
-    let oracles = match OracleSet::with_optional(oracles) {
-        Ok(o) => o,
-        Err(e) => return usage_error(e),
-    };
-    let (_, _, programs) = match compile_cells(&workspace, &[policy.to_string()], &[scenario.to_string()]) {
-        Ok(cells) => cells,
-        Err(code) => return code,
-    };
-    let program = &programs[0];
+    let program = &program;
     let fitted = match fit_schedule(program, schedule_text, None, SchedulerKind::Random, steps_max) {
         Ok(f) => f,
         Err(e) => return usage_error(e),

@@ -380,8 +380,7 @@ fn nesting_applies(scenario: &ir::Scenario, policy: &ir::Policy) -> bool {
             .faults
             .iter()
             .chain(&scenario.faults)
-            .filter(|f| f.name == name)
-            .last()
+            .rfind(|f| f.name == name)
             .is_some_and(|f| f.max > 0 && f.probability > 0.0)
     };
     freezers > 1
