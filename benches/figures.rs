@@ -4,7 +4,8 @@
 //! `cargo bench --bench figures -- SECTION`, where SECTION is one of
 //! `walk` (random walk and PCT per standard cell), `first-failure`,
 //! `exhaustive`, `family`, `parallel`, or `explore-one POLICY PAGES USERS CYCLES`
-//! (one exhaustive search, for measuring its peak memory from outside).
+//! (one exhaustive search, for measuring its peak memory from outside), or
+//! `scenario-text PAGES USERS CYCLES` (a scaled scenario as a `.ff` file for the CLI).
 //! Timings are medians of several samples on one thread unless a figure says otherwise.
 
 #[path = "support/mod.rs"]
@@ -46,6 +47,17 @@ fn main() {
         Some("exhaustive") => exhaustive_section(&oracles),
         Some("family") => family_section(&oracles),
         Some("parallel") => parallel_section(&oracles),
+        Some("scenario-text") => {
+            let number = |i: usize| args[i].parse::<usize>().expect("a number");
+            print!(
+                "{}",
+                support::scenario_text(Scale {
+                    pages: number(1),
+                    users: number(2),
+                    cycles: number(3),
+                })
+            );
+        }
         Some("explore-one") => {
             let number = |i: usize| args[i].parse::<usize>().expect("a number");
             let scale = Scale {
@@ -69,50 +81,57 @@ fn main() {
             );
         }
         _ => {
-            eprintln!("usage: figures walk|first-failure|exhaustive|family|parallel|explore-one P N U C");
+            eprintln!(
+                "usage: figures walk|first-failure|exhaustive|family|parallel|explore-one POLICY P U C|scenario-text P U C"
+            );
             std::process::exit(2);
         }
     }
 }
 
-/// Steps per second and runs per second of `runs` runs, median of `samples`.
+/// Per-core rates of `runs` runs: steps per run, steps per CPU second, runs per
+/// CPU second, and steps per wall second (medians of `samples`).
 fn throughput(
     program: &Program,
     oracles: &OracleSet,
     kind: SchedulerKind,
     runs: u64,
     samples: usize,
-) -> (f64, f64, f64) {
-    let steps = walk(program, oracles, kind, 1, runs);
+) -> [f64; 4] {
+    let steps = walk(program, oracles, kind, 1, runs) as f64;
     let time = median_time(samples, || {
         std::hint::black_box(walk(program, oracles, kind, 1, runs));
     });
-    let secs = time.as_secs_f64();
-    (
-        steps as f64 / runs as f64,
-        steps as f64 / secs,
-        runs as f64 / secs,
-    )
+    let core = time.per_core();
+    [
+        steps / runs as f64,
+        steps / core,
+        runs as f64 / core,
+        steps / time.wall.as_secs_f64(),
+    ]
 }
 
 fn walk_section(oracles: &OracleSet) {
-    println!("| cell | steps/run | random Msteps/s | random kruns/s | pct:3 Msteps/s | pct:3 kruns/s |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!(
+        "| cell | steps/run | random Msteps/s | random kruns/s | random Msteps/s (wall) | pct:3 Msteps/s | pct:3 kruns/s |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     let mut random_rates = Vec::new();
     let mut pct_rates = Vec::new();
     for program in standard_cells() {
-        let (per_run, steps, runs) =
+        let [per_run, steps, runs, wall] =
             throughput(&program, oracles, SchedulerKind::Random, WALK_RUNS, WALK_SAMPLES);
-        let (_, pct_steps, pct_runs) = throughput(&program, oracles, PCT, WALK_RUNS, WALK_SAMPLES);
+        let [_, pct_steps, pct_runs, _] = throughput(&program, oracles, PCT, WALK_RUNS, WALK_SAMPLES);
         random_rates.push(steps);
         pct_rates.push(pct_steps);
         println!(
-            "| {} × {} | {:.1} | {:.1} | {:.0} | {:.1} | {:.0} |",
+            "| {} × {} | {:.1} | {:.1} | {:.0} | {:.1} | {:.1} | {:.0} |",
             program.policy,
             program.scenario,
             per_run,
             steps / 1e6,
             runs / 1e3,
+            wall / 1e6,
             pct_steps / 1e6,
             pct_runs / 1e3
         );
@@ -124,9 +143,11 @@ fn walk_section(oracles: &OracleSet) {
     let (lo, mid, hi) = summary(random_rates);
     let (plo, pmid, phi) = summary(pct_rates);
     println!();
-    println!("SUMMARY random Msteps/s per core over the 56 cells: min {lo:.1}, median {mid:.1}, max {hi:.1}");
     println!(
-        "SUMMARY pct:3 Msteps/s per core over the 56 cells: min {plo:.1}, median {pmid:.1}, max {phi:.1}"
+        "SUMMARY random Msteps/s per core (per CPU second) over the 56 cells: min {lo:.1}, median {mid:.1}, max {hi:.1}"
+    );
+    println!(
+        "SUMMARY pct:3 Msteps/s per core (per CPU second) over the 56 cells: min {plo:.1}, median {pmid:.1}, max {phi:.1}"
     );
 }
 
@@ -188,10 +209,10 @@ fn first_failure_section(oracles: &OracleSet) {
 }
 
 fn exhaustive_section(oracles: &OracleSet) {
-    println!("| cell | states | transitions | median time (µs) | states/s |");
+    println!("| cell | states | transitions | median CPU time (µs) | states/s |");
     println!("|---|---:|---:|---:|---:|");
     let programs = standard_cells();
-    let mut total = Duration::ZERO;
+    let mut total = 0.0;
     let mut states_total = 0;
     for program in &programs {
         let found = explore(program, oracles, &ExploreLimits::default());
@@ -199,7 +220,7 @@ fn exhaustive_section(oracles: &OracleSet) {
         let time = median_time(7, || {
             std::hint::black_box(explore(program, oracles, &ExploreLimits::default()));
         });
-        total += time;
+        total += time.per_core();
         states_total += found.states;
         println!(
             "| {} × {} | {} | {} | {:.0} | {:.2e} |",
@@ -207,8 +228,8 @@ fn exhaustive_section(oracles: &OracleSet) {
             program.scenario,
             found.states,
             found.transitions,
-            time.as_secs_f64() * 1e6,
-            found.states as f64 / time.as_secs_f64()
+            time.per_core() * 1e6,
+            found.states as f64 / time.per_core()
         );
     }
     let whole = median_time(7, || {
@@ -218,44 +239,50 @@ fn exhaustive_section(oracles: &OracleSet) {
     });
     println!();
     println!(
-        "SUMMARY exhaustive standard matrix, one thread, engine only: {} cells, {} states, median {:.1} ms ({:.2e} states/s); sum of per-cell medians {:.1} ms; BYTES_PER_STATE {}",
+        "SUMMARY exhaustive standard matrix, one thread, engine only: {} cells, {} states, median {:.1} ms CPU, {:.1} ms wall ({:.2e} states/s); sum of per-cell medians {:.1} ms; BYTES_PER_STATE {}",
         programs.len(),
         states_total,
-        whole.as_secs_f64() * 1e3,
-        states_total as f64 / whole.as_secs_f64(),
-        total.as_secs_f64() * 1e3,
+        whole.per_core() * 1e3,
+        whole.wall.as_secs_f64() * 1e3,
+        states_total as f64 / whole.per_core(),
+        total * 1e3,
         BYTES_PER_STATE
     );
 }
 
 fn family_section(oracles: &OracleSet) {
     println!(
-        "| policy | scenario (pages-users-cycles) | threads | states | transitions | explore time (s) | states/s | est. table MiB | outcomes | random Msteps/s | pct:3 Msteps/s | steps/run |"
+        "| policy | scenario (pages-users-cycles) | threads | states | transitions | explore CPU time (s) | states/s | est. table MiB | outcomes | random Msteps/s | pct:3 Msteps/s | steps/run |"
     );
     println!("|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|");
     for policy in FAMILY_POLICIES {
         for scale in family() {
             let program = scaled_program(policy, scale);
-            let start = Instant::now();
-            let found = explore(&program, oracles, &ExploreLimits::default());
-            let mut time = start.elapsed();
-            if time < Duration::from_millis(200) {
-                time = median_time(5, || {
+            let mut found = None;
+            // Large searches are timed once, small ones several times.
+            let once = median_time(1, || {
+                found = Some(explore(&program, oracles, &ExploreLimits::default()))
+            });
+            let time = if once.wall < Duration::from_millis(200) {
+                median_time(5, || {
                     std::hint::black_box(explore(&program, oracles, &ExploreLimits::default()));
-                });
-            }
+                })
+            } else {
+                once
+            };
+            let found = found.expect("explored");
             let complete = if found.complete() { "" } else { " (incomplete)" };
             let runs = 20_000;
-            let (per_run, steps, _) = throughput(&program, oracles, SchedulerKind::Random, runs, 3);
-            let (_, pct_steps, _) = throughput(&program, oracles, PCT, runs, 3);
+            let [per_run, steps, _, _] = throughput(&program, oracles, SchedulerKind::Random, runs, 3);
+            let [_, pct_steps, _, _] = throughput(&program, oracles, PCT, runs, 3);
             println!(
                 "| {policy} | {} | {} | {}{complete} | {} | {:.3} | {:.2e} | {:.1} | {} | {:.1} | {:.1} | {:.1} |",
                 scale.name(),
                 program.threads.len(),
                 found.states,
                 found.transitions,
-                time.as_secs_f64(),
-                found.states as f64 / time.as_secs_f64(),
+                time.per_core(),
+                found.states as f64 / time.per_core(),
                 (found.states * BYTES_PER_STATE + found.transitions * 4) as f64 / (1 << 20) as f64,
                 found.outcomes,
                 steps / 1e6,
@@ -277,29 +304,43 @@ fn parallel_section(oracles: &OracleSet) {
         shard: Shard::WHOLE,
     };
     let stop = AtomicBool::new(false);
-    let mut results = Vec::new();
-    let mut times = Vec::new();
+    // Samples alternate between 1 and 2 threads so that a burst of load from
+    // elsewhere on the machine hits both alike.
+    let mut walls: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut results: [Vec<_>; 2] = [Vec::new(), Vec::new()];
+    for _ in 0..7 {
+        for jobs in [1, 2] {
+            let start = Instant::now();
+            results[jobs - 1] = campaign(&programs, oracles, &config, jobs, &stop, &|_| {});
+            walls[jobs - 1].push(start.elapsed().as_secs_f64());
+        }
+    }
+    let steps: u64 = results[0].iter().map(|c| c.steps_total).sum();
+    let runs_total = runs * programs.len() as u64;
+    println!(
+        "| campaign() over the standard matrix, random, {runs} runs per cell | median wall | best wall | Msteps/s (median) | kruns/s (median) |"
+    );
+    println!("|---|---:|---:|---:|---:|");
+    let mut medians = [0.0; 2];
+    let mut bests = [0.0; 2];
     for jobs in [1, 2] {
-        let mut last = Vec::new();
-        let time = median_time(5, || {
-            last = campaign(&programs, oracles, &config, jobs, &stop, &|_| {})
-        });
-        let steps: u64 = last.iter().map(|c| c.steps_total).sum();
+        let times = &mut walls[jobs - 1];
+        times.sort_by(f64::total_cmp);
+        medians[jobs - 1] = times[times.len() / 2];
+        bests[jobs - 1] = times[0];
         println!(
-            "| campaign() standard matrix, {runs} runs/cell ({} runs, {} steps), --jobs {jobs} | {:.3} s | {:.1} Msteps/s | {:.0} kruns/s |",
-            runs * programs.len() as u64,
-            steps,
-            time.as_secs_f64(),
-            steps as f64 / time.as_secs_f64() / 1e6,
-            (runs * programs.len() as u64) as f64 / time.as_secs_f64() / 1e3
+            "| {jobs} worker thread(s): {runs_total} runs, {steps} steps | {:.3} s | {:.3} s | {:.1} | {:.0} |",
+            medians[jobs - 1],
+            bests[jobs - 1],
+            steps as f64 / medians[jobs - 1] / 1e6,
+            runs_total as f64 / medians[jobs - 1] / 1e3
         );
-        results.push(last);
-        times.push(time.as_secs_f64());
     }
     println!();
     println!(
-        "SUMMARY speed-up 2 threads / 1 thread: {:.2}×; results identical: {}",
-        times[0] / times[1],
+        "SUMMARY speed-up 2 threads / 1 thread: {:.2}× (medians), {:.2}× (best of 7); results identical: {}",
+        medians[0] / medians[1],
+        bests[0] / bests[1],
         results[0] == results[1]
     );
 }

@@ -155,17 +155,48 @@ pub fn walk(program: &Program, oracles: &OracleSet, kind: SchedulerKind, seed: u
     steps
 }
 
-/// Median of `samples` timings of `f`.
-pub fn median_time(samples: usize, mut f: impl FnMut()) -> Duration {
-    let mut times: Vec<Duration> = (0..samples)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[times.len() / 2]
+/// Nanoseconds this thread has spent on a CPU (`/proc/thread-self/schedstat`),
+/// so that throughput per core can be told apart from a busy machine's wall time.
+pub fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// The medians of several timings of one piece of work.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// Wall time.
+    pub wall: Duration,
+    /// CPU time of the calling thread (zero where schedstat is unavailable).
+    pub cpu: Duration,
+}
+
+impl Timing {
+    /// The CPU time if known, else the wall time: the divisor for per-core rates.
+    pub fn per_core(self) -> f64 {
+        if self.cpu.is_zero() { self.wall } else { self.cpu }.as_secs_f64()
+    }
+}
+
+/// Medians of `samples` wall and thread-CPU timings of `f`.
+pub fn median_time(samples: usize, mut f: impl FnMut()) -> Timing {
+    let mut walls = Vec::new();
+    let mut cpus = Vec::new();
+    for _ in 0..samples {
+        let cpu = thread_cpu_ns();
+        let start = Instant::now();
+        f();
+        walls.push(start.elapsed());
+        cpus.push(Duration::from_nanos(thread_cpu_ns() - cpu));
+    }
+    walls.sort();
+    cpus.sort();
+    Timing {
+        wall: walls[samples / 2],
+        cpu: cpus[samples / 2],
+    }
 }
 
 /// The median of a list of counts.
