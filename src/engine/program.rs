@@ -383,9 +383,7 @@ fn nesting_applies(scenario: &ir::Scenario, policy: &ir::Policy) -> bool {
             .rfind(|f| f.name == name)
             .is_some_and(|f| f.max > 0 && f.probability > 0.0)
     };
-    freezers > 1
-        || enabled(FaultKind::EmergencyThaw.name())
-        || enabled(FaultKind::SecondFreezer.name())
+    freezers > 1 || enabled(FaultKind::EmergencyThaw.name()) || enabled(FaultKind::SecondFreezer.name())
 }
 
 /// Emission state for one thread.
