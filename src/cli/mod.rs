@@ -100,11 +100,17 @@ enum Command {
     },
     /// Replay one run step by step: from a schedule string or a run seed.
     Replay {
-        policy: String,
-        scenario: String,
+        #[arg(required_unless_present = "corpus")]
+        policy: Option<String>,
+        #[arg(required_unless_present = "corpus")]
+        scenario: Option<String>,
         /// The schedule string (e.g. `freezer*6 user*3 flusher*4`).
-        #[arg(long, conflicts_with = "seed", required_unless_present = "seed")]
+        #[arg(long, conflicts_with = "seed", required_unless_present_any = ["seed", "corpus"])]
         schedule: Option<String>,
+        /// Replay a corpus entry (its policy, scenario, schedule, oracles and
+        /// step budget); exit 1 unless the run has exactly its outcomes.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["schedule", "seed", "policy", "scenario", "expect"])]
+        corpus: Option<PathBuf>,
         /// A run seed printed by `run` or `matrix` (decimal or 0x-hex).
         #[arg(long, value_parser = parse_u64)]
         seed: Option<u64>,
@@ -325,6 +331,38 @@ pub fn main() -> ExitCode {
             policy,
             scenario,
             schedule,
+            corpus: Some(path),
+            scheduler,
+            extra,
+            files,
+            ..
+        } => {
+            debug_assert!(policy.is_none() && scenario.is_none() && schedule.is_none());
+            let entry = match self::corpus::read(&path) {
+                Ok(entry) => entry,
+                Err(e) => return usage_error(e),
+            };
+            let expected = match freezefuzz::corpus::expected_outcomes(&entry) {
+                Ok(set) => set,
+                Err(e) => return usage_error(format!("{}: {e}", path.display())),
+            };
+            replay_command(
+                &entry.policy,
+                &entry.scenario,
+                Some(entry.schedule.clone()),
+                None,
+                scheduler,
+                entry.steps_max,
+                &entry.oracles,
+                Expect::Exactly(expected),
+                &extra,
+                &files,
+            )
+        }
+        Command::Replay {
+            policy,
+            scenario,
+            schedule,
             seed,
             scheduler,
             steps_max,
@@ -332,9 +370,29 @@ pub fn main() -> ExitCode {
             expect,
             extra,
             files,
-        } => replay_command(
-            &policy, &scenario, schedule, seed, scheduler, steps_max, &oracles, expect, &extra, &files,
-        ),
+            ..
+        } => {
+            let expect = match expect
+                .as_deref()
+                .map(|e| freezefuzz::oracle::Outcome::from_name(e).ok_or(e))
+            {
+                None => Expect::Nothing,
+                Some(Ok(o)) => Expect::Contains(o),
+                Some(Err(e)) => return usage_error(format!("unknown outcome `{e}` for --expect")),
+            };
+            replay_command(
+                policy.as_deref().unwrap_or_default(),
+                scenario.as_deref().unwrap_or_default(),
+                schedule,
+                seed,
+                scheduler,
+                steps_max,
+                &oracles,
+                expect,
+                &extra,
+                &files,
+            )
+        }
         Command::Shrink {
             policy,
             scenario,
@@ -833,6 +891,16 @@ fn explore_command(policy: &str, scenario: &str, limits: &LimitArgs, common: &Co
 }
 
 #[allow(clippy::too_many_arguments)]
+/// What a replay must reach to exit 0.
+enum Expect {
+    Nothing,
+    /// `--expect OUTCOME`: the run has this outcome (among others).
+    Contains(freezefuzz::oracle::Outcome),
+    /// `--corpus FILE`: the run has exactly the entry's outcomes.
+    Exactly(freezefuzz::oracle::Outcomes),
+}
+
+#[allow(clippy::too_many_arguments)]
 fn replay_command(
     policy: &str,
     scenario: &str,
@@ -841,18 +909,10 @@ fn replay_command(
     scheduler: SchedulerKind,
     steps_max: u32,
     oracles: &[String],
-    expect: Option<String>,
+    expect: Expect,
     extra: &shrink::ReplayArgs,
     files: &FileArgs,
 ) -> ExitCode {
-    let expect = match expect
-        .as_deref()
-        .map(|e| freezefuzz::oracle::Outcome::from_name(e).ok_or(e))
-    {
-        None => None,
-        Some(Ok(o)) => Some(o),
-        Some(Err(e)) => return usage_error(format!("unknown outcome `{e}` for --expect")),
-    };
     let (workspace, oracles, program) = match load_cell(files, oracles, policy, scenario) {
         Ok(cell) => cell,
         Err(code) => return code,
@@ -897,8 +957,15 @@ fn replay_command(
         return code;
     }
     match expect {
-        Some(outcome) if !result.outcomes.contains(outcome) => {
+        Expect::Contains(outcome) if !result.outcomes.contains(outcome) => {
             eprintln!("expected {outcome}, got: {}", result.outcomes);
+            ExitCode::from(EXIT_FAILED)
+        }
+        Expect::Exactly(outcomes) if result.outcomes != outcomes => {
+            eprintln!(
+                "the corpus entry expects {{{outcomes}}}, got: {{{}}}",
+                result.outcomes
+            );
             ExitCode::from(EXIT_FAILED)
         }
         _ => ExitCode::SUCCESS,

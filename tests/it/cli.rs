@@ -217,3 +217,46 @@ fn absurd_flags_are_usage_errors() {
         assert!(!stderr.contains("panicked"), "{args:?} panicked:\n{stderr}");
     }
 }
+
+#[test]
+fn replay_takes_a_corpus_file_and_checks_its_outcomes() {
+    let entry = support::root().join("corpus/no-block--case3-after-freeze--frozen-write.toml");
+    let output = freezefuzz()
+        .args(["replay", "--corpus"])
+        .arg(&entry)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).ends_with("outcomes: frozen-write\n"));
+    // The same entry claiming another outcome fails, saying what it got.
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("wrong.toml");
+    let text = std::fs::read_to_string(&entry).unwrap();
+    std::fs::write(
+        &wrong,
+        text.replace("outcomes = [\"frozen-write\"]", "outcomes = [\"deadlock\"]"),
+    )
+    .unwrap();
+    let output = freezefuzz()
+        .args(["replay", "--corpus"])
+        .arg(&wrong)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("expects {deadlock}, got: {frozen-write}"));
+    // A file that is not a corpus entry is bad input, named with line and column.
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(&broken, "format = 1\npolicy = 3\n").unwrap();
+    let output = freezefuzz()
+        .args(["replay", "--corpus"])
+        .arg(&broken)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("broken.toml:2:10: invalid type"), "{stderr}");
+}
