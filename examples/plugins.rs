@@ -134,6 +134,56 @@ pub fn demo() -> Vec<String> {
             ));
         }
     }
+    // Once registered, the plug-in's name is usable in a `faults` block of a
+    // policy or scenario file (loaded with `dsl::load_with`).
+    let inline = root.join("zapped.ff");
+    let text = "scenario zapped {
+        page a { cached; buffers = mapped; pte = writable; dirty; }
+        thread user { store a 2; munmap a; }
+        thread freezer { freeze; thaw; }
+        flusher;
+        faults { zap-pte probability 0.1 max 1; }
+    }";
+    let mut read = |p: &std::path::Path| {
+        if p == inline {
+            Ok(text.as_bytes().to_vec())
+        } else {
+            std::fs::read(p)
+        }
+    };
+    let paths = [root.join("policies/no-block.ff"), inline.clone()];
+    let workspace =
+        freezefuzz::dsl::load_with(&paths, &mut read, &registry).expect("the plug-in's name checks");
+    let program = program::compile_with(
+        workspace.policy("no-block").expect("policy"),
+        workspace.scenario("zapped").expect("scenario"),
+        &registry,
+    )
+    .expect("compiles");
+    let result = explore::explore(&program, &oracles, &ExploreLimits::default());
+    lines.push(format!(
+        "{} × {} [from the file's faults block]: {} ({} states, threads: {})",
+        program.policy,
+        program.scenario,
+        result.outcomes,
+        result.states,
+        program
+            .threads
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+    ));
+    // Without the registry, the same file is an error naming the fault.
+    let unknown = freezefuzz::dsl::load(&paths, &mut read).expect_err("zap-pte is not a shipped fault");
+    lines.push(
+        unknown
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .replace(&root.display().to_string(), "."),
+    );
     lines
 }
 

@@ -10,7 +10,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::ast::{self, Span, Word};
 use super::checks;
 use super::diag::{Code, Diagnostic, Source, line_column, offset_of};
-use crate::fault;
 use crate::ir::{
     self, Buffers, CmpOp, Cond, EqOp, FileId, Hook, Level, Loc, LockMode, Pte, StmtKind, WriterLevel, limits,
 };
@@ -142,13 +141,18 @@ fn loc_of(sources: &[Source], file: FileId, span: Span) -> Loc {
 /// Lowers every item of `files` (in order); `defaults` is the parsed
 /// `<builtin defaults>` file. Returns the policies and scenarios that lowered
 /// without error.
-pub(crate) fn lower(
+pub(crate) fn lower<'a>(
     files: &[(FileId, ast::File)],
     defaults: &(FileId, ast::File),
-    errors: &mut Errors<'_>,
+    errors: &mut Errors<'a>,
+    fault_names: &'a [&'a str],
 ) -> (Vec<ir::Policy>, Vec<ir::Scenario>) {
     let sources = errors.sources;
-    let mut stage = Stage { errors, sources };
+    let mut stage = Stage {
+        errors,
+        sources,
+        fault_names,
+    };
     let mut policies: Vec<PrePolicy> = Vec::new();
     let mut scenarios = Vec::new();
     let mut policy_names: BTreeMap<String, usize> = BTreeMap::new();
@@ -222,6 +226,9 @@ pub(crate) fn lower(
 struct Stage<'e, 'a> {
     errors: &'e mut Errors<'a>,
     sources: &'a [Source],
+    /// The fault names a `faults` block may use: the shipped ones, then the
+    /// plug-ins of the registry the caller loads with.
+    fault_names: &'a [&'a str],
 }
 
 /// The smallest edit distance suggestion among `candidates`, if close.
@@ -387,11 +394,11 @@ impl Stage<'_, '_> {
         let mut out: Vec<ir::FaultSpec> = Vec::new();
         for f in faults {
             let loc = self.loc(file, f.span);
-            if !fault::NAMES.contains(&f.name.text.as_str()) {
+            if !self.fault_names.contains(&f.name.text.as_str()) {
                 let help = did_you_mean(
                     &f.name.text,
-                    fault::NAMES,
-                    &format!("faults are {}", fault::NAMES.join(", ")),
+                    self.fault_names,
+                    &format!("faults are {}", self.fault_names.join(", ")),
                 );
                 self.error(
                     Code::UnknownFault,

@@ -93,6 +93,33 @@ pub fn load_str(path: &str, text: &str) -> Result<ir::Workspace, LoadErrors> {
 /// `extends` a parent that none of the files defines, `PARENT.ff` is read from
 /// the directory of the child's file and appended to the files.
 pub fn load_all(paths: &[PathBuf], read: &mut Reader<'_>) -> Loaded {
+    load_all_with(paths, read, &crate::fault::FaultRegistry::builtin())
+}
+
+/// [`load`] for a program that registers fault plug-ins: their names are
+/// accepted in `faults` blocks besides the shipped ones.
+pub fn load_with(
+    paths: &[PathBuf],
+    read: &mut Reader<'_>,
+    registry: &crate::fault::FaultRegistry,
+) -> Result<ir::Workspace, LoadErrors> {
+    let loaded = load_all_with(paths, read, registry);
+    if loaded.diagnostics.is_empty() {
+        Ok(loaded.workspace)
+    } else {
+        Err(LoadErrors {
+            diagnostics: loaded.diagnostics,
+        })
+    }
+}
+
+/// [`load_all`] with the fault plug-ins of `registry`.
+pub fn load_all_with(
+    paths: &[PathBuf],
+    read: &mut Reader<'_>,
+    registry: &crate::fault::FaultRegistry,
+) -> Loaded {
+    let fault_names = registry.names();
     let mut sources: Vec<Source> = Vec::new();
     let mut trees: Vec<(FileId, ast::File)> = Vec::new();
     let mut diagnostics: Vec<Diagnostic> = Vec::new();
@@ -167,7 +194,7 @@ pub fn load_all(paths: &[PathBuf], read: &mut Reader<'_>) -> Loaded {
     );
     let (policies, scenarios) = {
         let mut errors = lower::Errors::new(&sources);
-        let result = lower::lower(&trees, &(defaults_file, defaults_tree), &mut errors);
+        let result = lower::lower(&trees, &(defaults_file, defaults_tree), &mut errors, &fault_names);
         diagnostics.extend(errors.list);
         result
     };

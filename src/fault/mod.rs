@@ -255,6 +255,16 @@ impl FaultRegistry {
         })
     }
 
+    /// Every fault name a `faults` block may use: the shipped faults, then
+    /// the plug-ins in registration order.
+    pub fn names(&self) -> Vec<&'static str> {
+        NAMES
+            .iter()
+            .copied()
+            .chain(self.plugins.iter().map(|p| p.name()))
+            .collect()
+    }
+
     pub fn plugins(&self) -> Plugins {
         Plugins(self.plugins.clone())
     }
