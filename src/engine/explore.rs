@@ -20,7 +20,10 @@
 //! The visited set holds exact states (no fingerprints), so there is no
 //! collision probability to report.
 
-use rustc_hash::FxHashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
 
 use crate::engine::exec::{self, Choice};
 use crate::engine::program::Program;
@@ -104,10 +107,14 @@ impl Exploration {
     }
 }
 
-/// Bytes one stored state costs, roughly: the state in the table, its key in
-/// the visited map (with hash-table overhead), its parent link and depth.
-pub const BYTES_PER_STATE: u64 = (std::mem::size_of::<State>() * 2 + 4 + 8 + 4 + 8 + 8) as u64;
-const BYTES_PER_EDGE: u64 = 4;
+/// Bytes one stored state costs at the least: the state itself (stored once:
+/// the visited set holds indices into the state table), its parent link,
+/// depth and edge offset, its visited-set slot (index and control byte), and
+/// the cycle check's per-state arrays. The memory guard counts the real
+/// capacities of the tables, which can be up to twice this while they grow.
+pub const BYTES_PER_STATE: u64 = (std::mem::size_of::<State>() + 8 + 4 + 8 + 5 + CYCLE_CHECK_BYTES) as u64;
+/// Per-state arrays of the step-limit (cycle) check after the search.
+const CYCLE_CHECK_BYTES: usize = 4 + 4 + 4 + 1 + 1;
 
 /// Explores `program` completely (or up to `limits`).
 pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -> Exploration {
@@ -120,8 +127,11 @@ pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -
         },
     )];
     let mut depth: Vec<u32> = vec![0];
-    let mut index: FxHashMap<State, u32> = FxHashMap::default();
-    index.insert(program.initial, 0);
+    // The visited set: indices into `states`, hashed by the state they name,
+    // so that each state is stored once.
+    let hasher = FxBuildHasher;
+    let mut index: HashTable<u32> = HashTable::new();
+    index.insert_unique(hasher.hash_one(program.initial), 0, |_| 0);
     // Successor lists in CSR form: edges of state i are edges[offsets[i]..offsets[i+1]].
     let mut offsets: Vec<u64> = vec![0];
     let mut edges: Vec<u32> = Vec::new();
@@ -178,14 +188,15 @@ pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -
                         thread: thread as u8,
                         fire,
                     };
-                    let target = match index.get(&next) {
+                    let hash = hasher.hash_one(next);
+                    let target = match index.find(hash, |&i| states[i as usize] == next) {
                         Some(&i) => i,
                         None => {
                             let i = states.len() as u32;
                             states.push(next);
                             parent.push((cursor as u32, choice));
                             depth.push(d + 1);
-                            index.insert(next, i);
+                            index.insert_unique(hash, i, |&j| hasher.hash_one(states[j as usize]));
                             i
                         }
                     };
@@ -195,7 +206,13 @@ pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -
         }
         offsets.push(edges.len() as u64);
         cursor += 1;
-        let bytes = states.len() as u64 * BYTES_PER_STATE + edges.len() as u64 * BYTES_PER_EDGE;
+        let bytes = (states.capacity() * std::mem::size_of::<State>()
+            + parent.capacity() * std::mem::size_of::<(u32, Choice)>()
+            + depth.capacity() * 4
+            + offsets.capacity() * 8
+            + index.capacity() * 5
+            + edges.capacity() * 4
+            + states.len() * CYCLE_CHECK_BYTES) as u64;
         if states.len() as u64 > limits.states_max {
             limit = Some(LimitHit::States(limits.states_max));
             break;
