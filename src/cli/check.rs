@@ -37,7 +37,7 @@ pub fn run(files: &[PathBuf]) -> ExitCode {
         eprintln!("freezefuzz check: give at least one policy or scenario file");
         return ExitCode::from(2);
     }
-    let loaded = dsl::load_all(files, &mut read_file);
+    let loaded = load_searching(files);
     let ws = &loaded.workspace;
     // Files given on the command line, then any parent loaded for an `extends`.
     let mut shown: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
@@ -107,11 +107,24 @@ pub fn load_workspace(files: &[PathBuf]) -> Result<Workspace, ExitCode> {
     } else {
         files.to_vec()
     };
-    match dsl::load(&files, &mut read_file) {
-        Ok(ws) => Ok(ws),
-        Err(errors) => {
-            print_diagnostics(&errors.diagnostics);
-            Err(ExitCode::from(1))
-        }
+    let loaded = load_searching(&files);
+    if loaded.diagnostics.is_empty() {
+        Ok(loaded.workspace)
+    } else {
+        print_diagnostics(&loaded.diagnostics);
+        Err(ExitCode::from(1))
     }
+}
+
+/// Loads `files`; a parent that is neither loaded nor beside its child is
+/// looked for in `policies/` (so a policy anywhere can extend a shipped one).
+fn load_searching(files: &[PathBuf]) -> dsl::Loaded {
+    let shipped = PathBuf::from(POLICIES_DIR);
+    let parent_dirs: Vec<PathBuf> = shipped.is_dir().then_some(shipped).into_iter().collect();
+    dsl::load_all_searching(
+        files,
+        &mut read_file,
+        &freezefuzz::fault::FaultRegistry::builtin(),
+        &parent_dirs,
+    )
 }

@@ -510,6 +510,28 @@ impl Stage<'_, '_> {
         let kind = match &stmt.kind {
             ast::StmtKind::If { arms, otherwise } => {
                 // `else if` chains become nested ifs; each arm is one level deeper.
+                // Arms past the nesting limit are reported once and not
+                // lowered, so that no tree deeper than the limit is built
+                // (a deep tree would recurse on drop: 45 000 arms fit in a file).
+                let keep = limits::NESTING_MAX.saturating_sub(depth).max(1);
+                let (arms, otherwise) = if arms.len() > keep {
+                    let span = arms[keep].0.span;
+                    self.error(
+                        Code::NestingTooDeep,
+                        file,
+                        span,
+                        format!(
+                            "blocks are nested more than {} deep (limit NESTING_MAX = {}): each `else if` arm is one level deeper",
+                            limits::NESTING_MAX,
+                            limits::NESTING_MAX
+                        ),
+                        "too deep",
+                        Some("split the chain into separate `if`s or into named bodies".into()),
+                    );
+                    (&arms[..keep], &None)
+                } else {
+                    (&arms[..], otherwise)
+                };
                 let mut lowered_arms = Vec::new();
                 for (i, (cond, block)) in arms.iter().enumerate() {
                     let cond = self.cond(file, cond);

@@ -119,6 +119,18 @@ pub fn load_all_with(
     read: &mut Reader<'_>,
     registry: &crate::fault::FaultRegistry,
 ) -> Loaded {
+    load_all_searching(paths, read, registry, &[])
+}
+
+/// [`load_all_with`], also looking for a missing parent `PARENT.ff` in each
+/// of `parent_dirs`, in order, after the directory of the child's file (the
+/// CLI passes `policies/`, so that a policy anywhere can extend a shipped one).
+pub fn load_all_searching(
+    paths: &[PathBuf],
+    read: &mut Reader<'_>,
+    registry: &crate::fault::FaultRegistry,
+    parent_dirs: &[PathBuf],
+) -> Loaded {
     let fault_names = registry.names();
     let mut sources: Vec<Source> = Vec::new();
     let mut trees: Vec<(FileId, ast::File)> = Vec::new();
@@ -162,22 +174,27 @@ pub fn load_all_with(
         if wanted.is_empty() {
             break;
         }
-        for (parent, path) in wanted {
-            tried.push(parent);
-            if loaded_paths.contains(&path) {
-                continue;
-            }
-            loaded_paths.push(path.clone());
-            // A missing parent file is reported by the lowering as a missing
-            // parent, with the file it looked for; other read errors too.
-            if let Ok(bytes) = read(&path) {
-                add_bytes(
-                    &path.display().to_string(),
-                    bytes,
-                    &mut sources,
-                    &mut trees,
-                    &mut diagnostics,
-                );
+        for (parent, beside) in wanted {
+            tried.push(parent.clone());
+            let file_name = format!("{parent}.ff");
+            let candidates = std::iter::once(beside).chain(parent_dirs.iter().map(|d| d.join(&file_name)));
+            for path in candidates {
+                if loaded_paths.contains(&path) {
+                    break;
+                }
+                // A parent found nowhere is reported by the lowering as a
+                // missing parent.
+                if let Ok(bytes) = read(&path) {
+                    loaded_paths.push(path.clone());
+                    add_bytes(
+                        &path.display().to_string(),
+                        bytes,
+                        &mut sources,
+                        &mut trees,
+                        &mut diagnostics,
+                    );
+                    break;
+                }
             }
         }
     }

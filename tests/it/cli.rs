@@ -260,3 +260,27 @@ fn replay_takes_a_corpus_file_and_checks_its_outcomes() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("broken.toml:2:10: invalid type"), "{stderr}");
 }
+
+#[test]
+fn a_policy_anywhere_can_extend_a_shipped_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mine = dir.path().join("strict.ff");
+    std::fs::write(
+        &mine,
+        "policy strict extends no-block { body journal_start { wait_unfrozen pagefault; } }\n",
+    )
+    .unwrap();
+    let output = freezefuzz().arg("check").arg(&mine).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("ok  policies/no-block.ff"), "{stdout}");
+    // A parent found nowhere is still an error.
+    std::fs::write(&mine, "policy strict extends nowhere { }\n").unwrap();
+    let output = freezefuzz().arg("check").arg(&mine).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("ff::missing-parent"));
+}

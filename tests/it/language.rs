@@ -280,6 +280,16 @@ fn ten_thousand_nested_ifs_hit_the_nesting_limit() {
         only_error(&load_bytes("chain.ff", text.as_bytes())).code,
         Code::NestingTooDeep
     );
+    // As long a chain as fits in a file: one error, no deep tree built.
+    let text = format!(
+        "policy p {{ freeze {{ skip }} page_mkwrite {{ if dirty {{ skip }}{} lock_page }} }}",
+        " else if dirty { skip }".repeat(45_000)
+    );
+    assert!(text.len() < freezefuzz::ir::limits::FILE_BYTES_MAX);
+    assert_eq!(
+        only_error(&load_bytes("longest-chain.ff", text.as_bytes())).code,
+        Code::NestingTooDeep
+    );
 }
 
 #[test]
