@@ -473,11 +473,15 @@ pub fn coverage(report: &MatrixReport) -> String {
     }
     let incomplete: Vec<&&CellReport> = known.iter().filter(|c| !c.missed().is_empty()).collect();
     if incomplete.is_empty() {
-        let _ = writeln!(
-            out,
-            "coverage: every one of the {} explored cells found all of its reachable outcomes",
-            known.len()
-        );
+        if known.len() == 1 {
+            let _ = writeln!(out, "coverage: the campaign found every reachable outcome of the cell");
+        } else {
+            let _ = writeln!(
+                out,
+                "coverage: every one of the {} explored cells found all of its reachable outcomes",
+                known.len()
+            );
+        }
     }
     for cell in incomplete {
         let reachable = cell.reachable.as_ref().map_or(0, Vec::len);
