@@ -228,6 +228,11 @@ struct LimitArgs {
     /// Exhaustive: memory guard per cell, in MiB.
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     max_memory: u64,
+    /// Exhaustive: partial-order reduction. The same sets of reachable
+    /// outcomes from fewer states, but the schedules reported are shortest in
+    /// the reduced graph only (see docs/exploration.md).
+    #[arg(long)]
+    por: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -619,6 +624,7 @@ fn matrix_command(
             depth_max: limits.max_depth,
             memory_max: limits.max_memory << 20,
             steps_max: campaign_args.steps_max,
+            reduce: limits.por,
         };
         let results = explore_all(&programs, &oracles, &explore_limits, jobs);
         MatrixReport {
@@ -835,6 +841,7 @@ fn explore_command(policy: &str, scenario: &str, limits: &LimitArgs, common: &Co
         depth_max: limits.max_depth,
         memory_max: limits.max_memory << 20,
         steps_max: ExploreLimits::default().steps_max.min(1000),
+        reduce: limits.por,
     };
     let result = explore::explore(program, &oracles, &explore_limits);
     let replay = replay_files(&common.files);

@@ -26,6 +26,7 @@ use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 
 use crate::engine::exec::{self, Choice};
+use crate::engine::por::Reduction;
 use crate::engine::program::Program;
 use crate::model::State;
 use crate::oracle::{OracleSet, Outcome, Outcomes, RunEnd};
@@ -42,6 +43,10 @@ pub struct ExploreLimits {
     /// The step budget of the random campaigns this result is compared with:
     /// a run longer than this is a step-limit.
     pub steps_max: u32,
+    /// Partial-order reduction ([`crate::engine::por`]): the same set of
+    /// reachable outcomes from fewer states, but shortest schedules may be
+    /// longer. Off by default.
+    pub reduce: bool,
 }
 
 impl Default for ExploreLimits {
@@ -51,6 +56,7 @@ impl Default for ExploreLimits {
             depth_max: 100_000,
             memory_max: 4 << 30,
             steps_max: 10_000,
+            reduce: false,
         }
     }
 }
@@ -136,6 +142,7 @@ pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -
     let mut offsets: Vec<u64> = vec![0];
     let mut edges: Vec<u32> = Vec::new();
 
+    let reduction = limits.reduce.then(|| Reduction::new(program));
     let mut first: [Option<u32>; 7] = [None; 7];
     let mut limit = None;
     let mut cursor = 0usize;
@@ -170,7 +177,38 @@ pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -
             }
         }
         let movable = enabled | gates;
-        if movable != 0 && d >= limits.depth_max {
+        // With reduction, one thread's invisible, independent next step is
+        // enough when it leads to a new state (the cycle proviso).
+        let mut reduced = false;
+        if let Some(reduction) = reduction
+            .as_ref()
+            .filter(|_| movable != 0 && d < limits.depth_max)
+        {
+            for thread in reduction.candidates(program, &state, enabled) {
+                let mut next = state;
+                exec::step(program, &mut next, thread, false);
+                let hash = hasher.hash_one(next);
+                if index.find(hash, |&i| states[i as usize] == next).is_some() {
+                    continue;
+                }
+                let i = states.len() as u32;
+                states.push(next);
+                parent.push((
+                    cursor as u32,
+                    Choice {
+                        thread: thread as u8,
+                        fire: false,
+                    },
+                ));
+                depth.push(d + 1);
+                index.insert_unique(hash, i, |&j| hasher.hash_one(states[j as usize]));
+                edges.push(i);
+                reduced = true;
+                break;
+            }
+        }
+        if reduced {
+        } else if movable != 0 && d >= limits.depth_max {
             limit.get_or_insert(LimitHit::Depth(limits.depth_max));
         } else if movable != 0 {
             for thread in 0..threads {

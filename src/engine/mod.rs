@@ -5,6 +5,7 @@
 pub mod campaign;
 pub mod exec;
 pub mod explore;
+pub mod por;
 pub mod program;
 pub mod run;
 pub mod schedule;
