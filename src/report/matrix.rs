@@ -474,7 +474,10 @@ pub fn coverage(report: &MatrixReport) -> String {
     let incomplete: Vec<&&CellReport> = known.iter().filter(|c| !c.missed().is_empty()).collect();
     if incomplete.is_empty() {
         if known.len() == 1 {
-            let _ = writeln!(out, "coverage: the campaign found every reachable outcome of the cell");
+            let _ = writeln!(
+                out,
+                "coverage: the campaign found every reachable outcome of the cell"
+            );
         } else {
             let _ = writeln!(
                 out,
