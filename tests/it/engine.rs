@@ -571,3 +571,127 @@ fn partial_order_reduction_keeps_every_verdict() {
         }
     }
 }
+
+/// Generated policies — random freezes, page faults and writebacks built from
+/// the language's statements — never break the model's invariants (checked
+/// after every step in debug builds), and random runs stay inside the
+/// exhaustive truth.
+mod generated {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const LEVELS: [&str; 4] = ["write", "pagefault", "fs", "complete"];
+
+    fn freeze() -> impl Strategy<Value = String> {
+        (proptest::collection::vec(0usize..6, 0..6), any::<bool>()).prop_map(|(steps, drop_lock)| {
+            let mut body = String::from("lock umount write; ");
+            for step in steps {
+                body.push_str(match step {
+                    0 => "set_level write; ",
+                    1 => "set_level pagefault; ",
+                    2 => "set_level fs; ",
+                    3 => "sync; ",
+                    4 => "wait_writers pagefault; ",
+                    _ => "wait_writers fs; ",
+                });
+            }
+            if drop_lock {
+                body.push_str("unlock umount; wait_writers write; lock umount write; ");
+            }
+            body.push_str("set_level complete; unlock umount;");
+            body
+        })
+    }
+
+    fn page_mkwrite() -> impl Strategy<Value = String> {
+        (
+            any::<bool>(),
+            0usize..4,
+            0usize..3,
+            any::<bool>(),
+            any::<bool>(),
+            0usize..4,
+        )
+            .prop_map(|(pagefault_writer, journal, alloc, mark, sigbus, sigbus_level)| {
+                let mut body = String::new();
+                if sigbus {
+                    body.push_str(&format!(
+                        "if level >= {} {{ fail sigbus; }} ",
+                        LEVELS[sigbus_level]
+                    ));
+                }
+                if pagefault_writer {
+                    body.push_str("sb_start pagefault; ");
+                }
+                let journal = match journal {
+                    0 => String::new(),
+                    1 => "wait_unfrozen fs; ".into(),
+                    2 => "sb_start fs; sb_end fs; ".into(),
+                    _ => "wait_unfrozen pagefault; ".into(),
+                };
+                // `skip` would leave `sb_start pagefault` without its `sb_end`.
+                let alloc = [
+                    "allocate;",
+                    "reserve;",
+                    if pagefault_writer { "allocate;" } else { "skip;" },
+                ][alloc];
+                body.push_str(&format!(
+                    "if buffers == unmapped {{ {journal}{alloc} }} lock_page; "
+                ));
+                if mark {
+                    body.push_str("mark_dirty; ");
+                }
+                if pagefault_writer {
+                    body.push_str("sb_end pagefault;");
+                }
+                body
+            })
+    }
+
+    fn writeback() -> impl Strategy<Value = String> {
+        (0usize..3, any::<bool>(), 0usize..4, 0usize..3).prop_map(|(journal, give_up, level, on_error)| {
+            let journal = ["", "wait_unfrozen fs; ", "sb_start fs; sb_end fs; "][journal];
+            let give_up = if give_up {
+                format!("if level >= {} {{ unlock_page; skip; }} ", LEVELS[level])
+            } else {
+                String::new()
+            };
+            let submit = ["submit;", "submit else { mark_dirty; }", "submit else { unlock_page; skip; }"][on_error];
+            format!("{journal}lock_page; clean; {give_up}if buffers == delayed {{ allocate; }} {submit} unlock_page;")
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: if std::env::var_os("FREEZEFUZZ_LONG_TESTS").is_some() { 4096 } else { 256 },
+            ..ProptestConfig::default()
+        })]
+        #[test]
+        fn generated_policies_keep_the_model_sound(
+            freeze in freeze(),
+            page_mkwrite in page_mkwrite(),
+            writeback in writeback(),
+            io_error in any::<bool>(),
+        ) {
+            let faults = if io_error { "faults { io-error probability 0.2 max 1; }" } else { "" };
+            let text = format!(
+                "policy g {{ freeze {{ {freeze} }} page_mkwrite {{ {page_mkwrite} }} writeback {{ {writeback} }} {faults} }}"
+            );
+            let workspace = support::with_standard(&text);
+            let policy = workspace.policy("g").unwrap();
+            let oracles = OracleSet::standard();
+            for scenario in &workspace.scenarios {
+                let program = program::compile(policy, scenario).unwrap();
+                let truth = explore::explore(&program, &oracles, &ExploreLimits { steps_max: 200, ..ExploreLimits::default() });
+                prop_assert!(truth.complete());
+                let mut scheduler = SchedulerKind::Random.build();
+                for seed in 0..40 {
+                    // Debug builds assert the model's invariants after every step.
+                    let result = run::run(&program, &oracles, scheduler.as_mut(), seed, 200, None);
+                    prop_assert_eq!(result.outcomes.union(truth.outcomes), truth.outcomes, "{}\n{}", text, scenario.name);
+                }
+            }
+        }
+    }
+}
