@@ -132,6 +132,14 @@ fn step(input: &str) -> IResult<&str, Step<'_>> {
 }
 
 /// Parses a schedule string into named steps.
+///
+/// ```
+/// let steps = freezefuzz::engine::schedule::parse("freezer*5 user flusher!").unwrap();
+/// assert_eq!((steps[0].thread.as_str(), steps[0].count), ("freezer", 5));
+/// assert!(steps[2].fire);
+/// let error = freezefuzz::engine::schedule::parse("user*0").unwrap_err();
+/// assert_eq!(error.to_string(), "schedule column 6: count 0 is out of range 1..=1000000");
+/// ```
 pub fn parse(text: &str) -> Result<Vec<NamedStep>, ScheduleError> {
     let parsed = all_consuming(delimited(
         multispace0,

@@ -42,7 +42,15 @@ impl RunSeeds {
     }
 }
 
-/// The seed of run `index` of a campaign.
+/// The seed of run `index` of a campaign: the same on every machine, and
+/// independent of how the campaign was split between workers or shards.
+///
+/// ```
+/// use freezefuzz::engine::seeds::{RunSeeds, run_seed};
+/// let mut stream = RunSeeds::new(1, "no-block", "case3-racing", 0);
+/// let first_three: Vec<u64> = (0..3).map(|_| stream.next_seed()).collect();
+/// assert_eq!(first_three[2], run_seed(1, "no-block", "case3-racing", 2));
+/// ```
 pub fn run_seed(campaign_seed: u64, policy: &str, scenario: &str, index: u64) -> u64 {
     RunSeeds::new(campaign_seed, policy, scenario, index).next_seed()
 }
