@@ -62,12 +62,29 @@ impl Fault for ZapPte {
     }
 }
 
-/// Some `fsfreeze -u` was refused with EINVAL.
-pub struct ThawRefused;
+/// Some `fsfreeze -u` was refused with EINVAL: an outcome of its own,
+/// `thaw-refused`, registered by name.
+pub struct ThawRefused {
+    outcome: Outcome,
+}
+
+impl Default for ThawRefused {
+    fn default() -> ThawRefused {
+        ThawRefused::new()
+    }
+}
+
+impl ThawRefused {
+    pub fn new() -> ThawRefused {
+        ThawRefused {
+            outcome: Outcome::custom("thaw-refused").expect("a valid name, not taken by a built-in outcome"),
+        }
+    }
+}
 
 impl Oracle for ThawRefused {
     fn outcome(&self) -> Outcome {
-        Outcome::UserError
+        self.outcome
     }
 
     fn judge(&self, end: &RunEnd<'_>) -> bool {
@@ -102,7 +119,7 @@ pub fn demo() -> Vec<String> {
     let mut registry = FaultRegistry::builtin();
     registry.register(Arc::new(ZapPte)).expect("registers");
     let mut oracles = OracleSet::standard();
-    oracles.add_plugin(Box::new(ThawRefused));
+    oracles.add(Box::new(ThawRefused::new()));
 
     let mut lines = Vec::new();
     for policy in ["no-block", "wait-in-mkwrite"] {

@@ -216,7 +216,7 @@ pub(super) fn shrink_command(
     files: &FileArgs,
 ) -> ExitCode {
     let Some(outcome) = Outcome::from_name(outcome) else {
-        let names: Vec<&str> = Outcome::ALL.iter().map(|o| o.name()).collect();
+        let names: Vec<&str> = Outcome::every().map(|o| o.name()).collect();
         return usage_error(format!(
             "unknown outcome `{outcome}` for --outcome; expected one of {}",
             names.join(", ")

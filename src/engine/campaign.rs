@@ -17,7 +17,7 @@ use crate::engine::run::run;
 use crate::engine::schedule;
 use crate::engine::scheduler::SchedulerKind;
 use crate::engine::seeds::RunSeeds;
-use crate::oracle::{OracleSet, Outcome, Outcomes};
+use crate::oracle::{OUTCOMES_MAX, OracleSet, Outcome, Outcomes};
 
 /// Runs per chunk: the unit of parallel work and of sharding.
 pub const CHUNK_RUNS: u64 = 1024;
@@ -68,9 +68,9 @@ pub struct CellResult {
     /// Runs actually made (all of the shard's runs unless `partial`).
     pub runs: u64,
     /// Runs per outcome, indexed by [`Outcome`].
-    pub counts: [u64; 7],
+    pub counts: [u64; OUTCOMES_MAX],
     /// The first witness of each outcome, indexed by [`Outcome`].
-    pub witnesses: [Option<Witness>; 7],
+    pub witnesses: [Option<Witness>; OUTCOMES_MAX],
     pub steps_total: u64,
     pub steps_longest: u32,
     /// Stopped early (Ctrl-C): not every run of the shard was made.
@@ -83,7 +83,7 @@ impl CellResult {
             policy: policy.to_string(),
             scenario: scenario.to_string(),
             runs: 0,
-            counts: [0; 7],
+            counts: [0; OUTCOMES_MAX],
             witnesses: Default::default(),
             steps_total: 0,
             steps_longest: 0,
@@ -94,7 +94,7 @@ impl CellResult {
     /// The set of outcomes seen.
     pub fn outcomes(&self) -> Outcomes {
         let mut set = Outcomes::default();
-        for outcome in Outcome::ALL {
+        for outcome in Outcome::every() {
             if self.counts[outcome as usize] > 0 {
                 set.insert(outcome);
             }
@@ -106,7 +106,7 @@ impl CellResult {
     pub fn merge(&mut self, other: &CellResult) {
         debug_assert_eq!((&self.policy, &self.scenario), (&other.policy, &other.scenario));
         self.runs += other.runs;
-        for i in 0..7 {
+        for i in 0..OUTCOMES_MAX {
             self.counts[i] += other.counts[i];
             let replace = match (&self.witnesses[i], &other.witnesses[i]) {
                 (None, Some(_)) => true,

@@ -29,7 +29,7 @@ use crate::engine::exec::{self, Choice};
 use crate::engine::por::Reduction;
 use crate::engine::program::Program;
 use crate::model::State;
-use crate::oracle::{OracleSet, Outcome, Outcomes, RunEnd};
+use crate::oracle::{OUTCOMES_MAX, OracleSet, Outcome, Outcomes, RunEnd};
 
 /// Limits of one exploration. Hitting any of them makes the result incomplete.
 #[derive(Clone, Copy, Debug)]
@@ -96,7 +96,7 @@ pub struct Exploration {
     /// Every outcome some schedule reaches (a lower bound when incomplete).
     pub outcomes: Outcomes,
     /// A shortest witness per outcome, indexed by [`Outcome`].
-    pub shortest: [Option<Shortest>; 7],
+    pub shortest: [Option<Shortest>; OUTCOMES_MAX],
     pub states: u64,
     pub transitions: u64,
     /// The greatest breadth-first depth seen.
@@ -143,7 +143,7 @@ pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -
     let mut edges: Vec<u32> = Vec::new();
 
     let reduction = limits.reduce.then(|| Reduction::new(program));
-    let mut first: [Option<u32>; 7] = [None; 7];
+    let mut first: [Option<u32>; OUTCOMES_MAX] = [None; OUTCOMES_MAX];
     let mut limit = None;
     let mut cursor = 0usize;
     let threads = program.threads.len();
@@ -271,9 +271,9 @@ pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -
         choices.reverse();
         choices
     };
-    let mut shortest: [Option<Shortest>; 7] = Default::default();
+    let mut shortest: [Option<Shortest>; OUTCOMES_MAX] = Default::default();
     let mut outcomes = Outcomes::default();
-    for outcome in Outcome::ALL {
+    for outcome in Outcome::every() {
         if let Some(i) = first[outcome as usize] {
             outcomes.insert(outcome);
             shortest[outcome as usize] = Some(Shortest {

@@ -418,7 +418,7 @@ pub fn shrink_witnesses(programs: &[Program], oracles: &OracleSet, cells: &mut [
         .par_iter_mut()
         .zip(programs.par_iter())
         .for_each(|(cell, program)| {
-            for outcome in Outcome::ALL {
+            for outcome in Outcome::every() {
                 let Some(witness) = cell.witnesses[outcome as usize].as_mut() else {
                     continue;
                 };

@@ -15,6 +15,7 @@ mod step_limit;
 mod user_error;
 
 use std::fmt;
+use std::sync::RwLock;
 
 use crate::engine::exec;
 use crate::engine::program::Program;
@@ -28,6 +29,9 @@ pub use step_limit::StepLimit;
 pub use user_error::UserError;
 
 /// What a run can end as. A run can carry several outcomes.
+///
+/// The seven built-in outcomes, plus up to [`CUSTOM_OUTCOMES_MAX`] custom
+/// ones that oracle plug-ins register by name ([`Outcome::custom`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum Outcome {
@@ -38,10 +42,39 @@ pub enum Outcome {
     UserError = 4,
     DirtyAtFreeze = 5,
     StepLimit = 6,
+    Custom0 = 7,
+    Custom1 = 8,
+    Custom2 = 9,
+    Custom3 = 10,
+    Custom4 = 11,
+    Custom5 = 12,
+    Custom6 = 13,
+    Custom7 = 14,
 }
 
+/// Most custom outcomes a program can register.
+pub const CUSTOM_OUTCOMES_MAX: usize = 8;
+/// Built-in and custom outcome slots: the size of per-outcome tables.
+pub const OUTCOMES_MAX: usize = 7 + CUSTOM_OUTCOMES_MAX;
+
+const CUSTOM_SLOTS: [Outcome; CUSTOM_OUTCOMES_MAX] = [
+    Outcome::Custom0,
+    Outcome::Custom1,
+    Outcome::Custom2,
+    Outcome::Custom3,
+    Outcome::Custom4,
+    Outcome::Custom5,
+    Outcome::Custom6,
+    Outcome::Custom7,
+];
+
+/// The names of the registered custom outcomes, in registration order. It is
+/// written only by [`Outcome::custom`]; the order (and so every report's) is
+/// the order in which the program registers its plug-ins.
+static CUSTOM_NAMES: RwLock<Vec<&'static str>> = RwLock::new(Vec::new());
+
 impl Outcome {
-    /// In report order.
+    /// The built-in outcomes, in report order.
     pub const ALL: [Outcome; 7] = [
         Outcome::Safe,
         Outcome::FrozenWrite,
@@ -52,6 +85,45 @@ impl Outcome {
         Outcome::StepLimit,
     ];
 
+    /// Every outcome in report order: the built-in ones, then the registered
+    /// custom ones.
+    pub fn every() -> impl Iterator<Item = Outcome> {
+        let customs = CUSTOM_NAMES.read().map(|names| names.len()).unwrap_or(0);
+        Outcome::ALL
+            .into_iter()
+            .chain(CUSTOM_SLOTS.into_iter().take(customs))
+    }
+
+    /// The custom outcome called `name`, registered on first use (the same
+    /// name always gives the same outcome). Names are lowercase words with
+    /// `-`, and may not be a built-in outcome's.
+    pub fn custom(name: &'static str) -> Result<Outcome, String> {
+        let valid = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && name.starts_with(|c: char| c.is_ascii_lowercase());
+        if !valid {
+            return Err(format!(
+                "outcome name `{name}`: use lowercase letters, digits and `-`"
+            ));
+        }
+        if Outcome::ALL.iter().any(|o| o.name() == name) {
+            return Err(format!("outcome `{name}` is built in"));
+        }
+        let mut names = CUSTOM_NAMES
+            .write()
+            .map_err(|_| "the outcome registry is poisoned".to_string())?;
+        if let Some(i) = names.iter().position(|n| *n == name) {
+            return Ok(CUSTOM_SLOTS[i]);
+        }
+        if names.len() >= CUSTOM_OUTCOMES_MAX {
+            return Err(format!("at most {CUSTOM_OUTCOMES_MAX} custom outcomes"));
+        }
+        names.push(name);
+        Ok(CUSTOM_SLOTS[names.len() - 1])
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Outcome::Safe => "safe",
@@ -61,11 +133,19 @@ impl Outcome {
             Outcome::UserError => "user-error",
             Outcome::DirtyAtFreeze => "dirty-at-freeze",
             Outcome::StepLimit => "step-limit",
+            custom => {
+                let slot = custom as usize - Outcome::ALL.len();
+                CUSTOM_NAMES
+                    .read()
+                    .ok()
+                    .and_then(|names| names.get(slot).copied())
+                    .unwrap_or("unregistered-outcome")
+            }
         }
     }
 
     pub fn from_name(name: &str) -> Option<Outcome> {
-        Outcome::ALL.into_iter().find(|o| o.name() == name)
+        Outcome::every().find(|o| o.name() == name)
     }
 
     /// Whether this outcome is a finding (everything but `safe`).
@@ -82,14 +162,14 @@ impl fmt::Display for Outcome {
 
 /// A set of outcomes, as a bit mask indexed by [`Outcome`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Outcomes(pub u8);
+pub struct Outcomes(pub u16);
 
 impl Outcomes {
     pub fn insert(&mut self, outcome: Outcome) {
-        self.0 |= 1 << outcome as u8;
+        self.0 |= 1 << outcome as u16;
     }
     pub fn contains(self, outcome: Outcome) -> bool {
-        self.0 & (1 << outcome as u8) != 0
+        self.0 & (1 << outcome as u16) != 0
     }
     pub fn union(self, other: Outcomes) -> Outcomes {
         Outcomes(self.0 | other.0)
@@ -98,7 +178,7 @@ impl Outcomes {
         self.0 == 0
     }
     pub fn iter(self) -> impl Iterator<Item = Outcome> {
-        Outcome::ALL.into_iter().filter(move |o| self.contains(*o))
+        Outcome::every().filter(move |o| self.contains(*o))
     }
 }
 
@@ -194,9 +274,9 @@ impl OracleSet {
     }
 
     /// Adds a plug-in oracle even when another already reports its outcome:
-    /// the outcome then holds when any of them says so. A plug-in reports
-    /// one of the [`Outcome`]s (the set is fixed so that reports, JSON and
-    /// campaigns stay comparable); see `examples/plugins.rs`.
+    /// the outcome then holds when any of them says so. A plug-in reports a
+    /// built-in outcome or a custom one of its own ([`Outcome::custom`]);
+    /// see `examples/plugins.rs`.
     pub fn add_plugin(&mut self, oracle: Box<dyn Oracle>) {
         self.oracles.push(oracle);
     }
@@ -225,5 +305,32 @@ impl OracleSet {
             outcomes.insert(Outcome::Safe);
         }
         outcomes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn custom_outcomes_are_registered_once_by_name() {
+        let a = Outcome::custom("unit-test-outcome").unwrap();
+        assert_eq!(Outcome::custom("unit-test-outcome").unwrap(), a);
+        assert_eq!(a.name(), "unit-test-outcome");
+        assert_eq!(Outcome::from_name("unit-test-outcome"), Some(a));
+        assert!(Outcome::every().any(|o| o == a));
+        assert!(a.is_bad());
+        let mut set = Outcomes::default();
+        set.insert(a);
+        set.insert(Outcome::Deadlock);
+        assert_eq!(set.to_string(), "deadlock, unit-test-outcome");
+    }
+
+    #[test]
+    fn custom_outcome_names_are_checked() {
+        assert!(Outcome::custom("deadlock").is_err());
+        assert!(Outcome::custom("").is_err());
+        assert!(Outcome::custom("Has Space").is_err());
+        assert!(Outcome::custom("-leading").is_err());
     }
 }

@@ -194,14 +194,13 @@ impl ReplayCommand {
 pub fn cell_from_campaign(result: &CellResult, program: &Program, replay: &ReplayCommand) -> CellReport {
     let _ = program;
     let outcomes = OutcomeMap(
-        Outcome::ALL
-            .into_iter()
+        Outcome::every()
             .filter(|o| result.counts[*o as usize] > 0)
             .map(|o| (o, result.counts[o as usize]))
             .collect(),
     );
     let mut witnesses = BTreeMap::new();
-    for outcome in Outcome::ALL.into_iter().filter(|o| o.is_bad()) {
+    for outcome in Outcome::every().filter(|o| o.is_bad()) {
         if let Some(w) = &result.witnesses[outcome as usize] {
             witnesses.insert(
                 outcome.name().to_string(),
@@ -284,13 +283,12 @@ fn parse_outcomes(text: &str) -> Result<crate::oracle::Outcomes, String> {
 /// A cell of an exhaustive exploration.
 pub fn cell_from_exploration(result: &Exploration, program: &Program, replay: &ReplayCommand) -> CellReport {
     let outcomes = OutcomeMap(
-        Outcome::ALL
-            .into_iter()
+        Outcome::every()
             .filter_map(|o| result.shortest[o as usize].as_ref().map(|s| (o, s.depth as u64)))
             .collect(),
     );
     let mut witnesses = BTreeMap::new();
-    for outcome in Outcome::ALL.into_iter().filter(|o| o.is_bad()) {
+    for outcome in Outcome::every().filter(|o| o.is_bad()) {
         if let Some(shortest) = &result.shortest[outcome as usize] {
             let text = schedule::format(program, &shortest.choices);
             witnesses.insert(
