@@ -2,6 +2,7 @@
 
 use crate::engine::exec::{self, Choice};
 use crate::engine::program::Program;
+use crate::engine::schedule::{FitError, check_move};
 use crate::engine::scheduler::Scheduler;
 use crate::model::State;
 use crate::oracle::{OracleSet, Outcomes, RunEnd};
@@ -106,29 +107,6 @@ fn draw_gate(program: &Program, state: &State, scheduler: &mut dyn Scheduler) ->
     None
 }
 
-/// Why a recorded schedule does not fit a program.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ReplayError {
-    #[error("step {step}: thread `{thread}` cannot move here ({why})")]
-    Blocked {
-        step: usize,
-        thread: String,
-        why: String,
-    },
-    #[error("step {step}: `{thread}!` asks for a fault, but none can fire at `{statement}`")]
-    NoFault {
-        step: usize,
-        thread: String,
-        statement: String,
-    },
-    #[error("step {step}: thread index {index} does not exist in scenario `{scenario}`")]
-    NoThread {
-        step: usize,
-        index: usize,
-        scenario: String,
-    },
-}
-
 /// One step of a replay, for traces.
 #[derive(Clone, Debug)]
 pub struct TraceStep {
@@ -149,41 +127,14 @@ pub fn replay(
     oracles: &OracleSet,
     choices: &[Choice],
     steps_max: u32,
-) -> Result<(RunResult, Vec<TraceStep>), ReplayError> {
+) -> Result<(RunResult, Vec<TraceStep>), FitError> {
     let mut state = program.initial;
     let mut trace = Vec::with_capacity(choices.len());
     for (i, choice) in choices.iter().enumerate() {
+        if let Some(error) = check_move(program, &state, i + 1, *choice, None) {
+            return Err(error);
+        }
         let thread = choice.thread as usize;
-        if thread >= program.threads.len() {
-            return Err(ReplayError::NoThread {
-                step: i + 1,
-                index: thread,
-                scenario: program.scenario.clone(),
-            });
-        }
-        let name = program.threads[thread].name.clone();
-        if !exec::enabled(program, &state, thread) {
-            let instr = program.instr(thread, state.pc[thread]);
-            let origin = &program.origins[instr.origin as usize];
-            let why = if exec::finished(program, &state, thread) {
-                "it has finished".to_string()
-            } else {
-                format!("it is blocked at `{}`", origin.text)
-            };
-            return Err(ReplayError::Blocked {
-                step: i + 1,
-                thread: name,
-                why,
-            });
-        }
-        if choice.fire && exec::fault_point(program, &state, thread).is_none() {
-            let instr = program.instr(thread, state.pc[thread]);
-            return Err(ReplayError::NoFault {
-                step: i + 1,
-                thread: name,
-                statement: program.origins[instr.origin as usize].text.clone(),
-            });
-        }
         let before = state;
         let pc = state.pc[thread];
         exec::step(program, &mut state, thread, choice.fire);

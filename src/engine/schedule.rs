@@ -497,6 +497,63 @@ pub struct Fit {
     pub error: Option<FitError>,
 }
 
+/// Whether `choice`, the `step`-th move (1-based), can be taken in `state`:
+/// the thread exists and can move, the statement it runs has the expected
+/// label (when one is given), and a requested fault can fire there.
+pub fn check_move(
+    program: &Program,
+    state: &State,
+    step: usize,
+    choice: Choice,
+    expected: Option<&str>,
+) -> Option<FitError> {
+    let thread = choice.thread as usize;
+    let name = program
+        .threads
+        .get(thread)
+        .map(|t| t.name.clone())
+        .unwrap_or_else(|| std::format!("#{thread}"));
+    if thread >= program.threads.len() {
+        Some(FitError::Blocked {
+            step,
+            thread: name,
+            why: "no such thread".into(),
+        })
+    } else if !exec::enabled(program, state, thread) {
+        let why = if exec::finished(program, state, thread) {
+            "it has finished".to_string()
+        } else {
+            std::format!("it is blocked at `{}`", label(program, state, thread))
+        };
+        Some(FitError::Blocked {
+            step,
+            thread: name,
+            why,
+        })
+    } else if let Some(expected) = expected.filter(|l| *l != label(program, state, thread)) {
+        let origin = &program.origins[program.instr(thread, state.pc[thread]).origin as usize];
+        Some(FitError::Label {
+            step,
+            thread: name,
+            expected: expected.to_string(),
+            actual: label(program, state, thread),
+            context: if origin.context.is_empty() {
+                "end of program".into()
+            } else {
+                origin.context.clone()
+            },
+        })
+    } else if choice.fire && exec::fault_point(program, state, thread).is_none() {
+        Some(FitError::NoFault {
+            step,
+            thread: name,
+            statement: label(program, state, thread),
+        })
+    } else {
+        None
+    }
+}
+
 /// Walks `steps` on `program`, checking at each move that the thread can
 /// move, that a requested fault can fire, and that the statement it runs
 /// has the expected label.
@@ -505,50 +562,7 @@ pub fn fit(program: &Program, steps: &[ScheduledStep]) -> Fit {
     let mut fitting = Vec::with_capacity(steps.len());
     for (i, s) in steps.iter().enumerate() {
         let thread = s.choice.thread as usize;
-        let name = program
-            .threads
-            .get(thread)
-            .map(|t| t.name.clone())
-            .unwrap_or_else(|| std::format!("#{thread}"));
-        let error = if thread >= program.threads.len() {
-            Some(FitError::Blocked {
-                step: i + 1,
-                thread: name,
-                why: "no such thread".into(),
-            })
-        } else if !exec::enabled(program, &state, thread) {
-            let why = if exec::finished(program, &state, thread) {
-                "it has finished".to_string()
-            } else {
-                std::format!("it is blocked at `{}`", label(program, &state, thread))
-            };
-            Some(FitError::Blocked {
-                step: i + 1,
-                thread: name,
-                why,
-            })
-        } else if let Some(expected) = s.label.as_ref().filter(|l| **l != label(program, &state, thread)) {
-            let origin = &program.origins[program.instr(thread, state.pc[thread]).origin as usize];
-            Some(FitError::Label {
-                step: i + 1,
-                thread: name,
-                expected: expected.clone(),
-                actual: label(program, &state, thread),
-                context: if origin.context.is_empty() {
-                    "end of program".into()
-                } else {
-                    origin.context.clone()
-                },
-            })
-        } else if s.choice.fire && exec::fault_point(program, &state, thread).is_none() {
-            Some(FitError::NoFault {
-                step: i + 1,
-                thread: name,
-                statement: label(program, &state, thread),
-            })
-        } else {
-            None
-        };
+        let error = check_move(program, &state, i + 1, s.choice, s.label.as_deref());
         if let Some(error) = error {
             return Fit {
                 fitting,
