@@ -88,12 +88,7 @@ proptest! {
 
 #[test]
 fn a_stale_label_says_which_step_and_why() {
-    let workspace = support::shipped();
-    let programs = support::shipped_programs(&workspace);
-    let program = programs
-        .iter()
-        .find(|p| p.policy == "no-block" && p.scenario == "case3-after-freeze")
-        .unwrap();
+    let program = &support::shipped_cell("no-block", "case3-after-freeze");
     let steps = schedule::resolve_labelled(program, "freezer*2[lock umount write|set_level fs]").unwrap();
     let fit = schedule::fit(program, &steps);
     assert_eq!(fit.fitting.len(), 1);
@@ -302,12 +297,7 @@ pub fn assert_well_formed(text: &str) {
 }
 
 fn witness_svg() -> String {
-    let workspace = support::shipped();
-    let programs = support::shipped_programs(&workspace);
-    let program = programs
-        .iter()
-        .find(|p| p.policy == "block-on-mapped" && p.scenario == "case1-racing")
-        .unwrap();
+    let program = &support::shipped_cell("block-on-mapped", "case1-racing");
     let choices = schedule::resolve(program, "freezer*3 user*7 freezer*3 flusher*3").unwrap();
     let (result, steps) = run::replay(program, &OracleSet::standard(), &choices, 1000).unwrap();
     svg::render(program, &steps, &result)

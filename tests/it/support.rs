@@ -45,3 +45,15 @@ pub fn with_standard(policy_text: &str) -> Workspace {
     let text = format!("{policy_text}\n{standard}");
     freezefuzz::dsl::load_str("test.ff", &text).unwrap_or_else(|e| panic!("test policy loads: {e}"))
 }
+
+/// One shipped cell, compiled.
+pub fn shipped_cell(policy: &str, scenario: &str) -> Program {
+    let workspace = shipped();
+    let policy = workspace
+        .policy(policy)
+        .unwrap_or_else(|| panic!("no policy {policy}"));
+    let scenario = workspace
+        .scenario(scenario)
+        .unwrap_or_else(|| panic!("no scenario {scenario}"));
+    program::compile(policy, scenario).expect("shipped cells compile")
+}
