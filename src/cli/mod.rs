@@ -233,6 +233,12 @@ struct LimitArgs {
     /// the reduced graph only (see docs/exploration.md).
     #[arg(long)]
     por: bool,
+    /// Exhaustive: no symmetry reduction. States and transitions are then
+    /// counted in the full graph (by default, threads that run the same
+    /// program up to the values they store are interchangeable and counted
+    /// once; see docs/exploration.md).
+    #[arg(long)]
+    no_symmetry: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -625,6 +631,7 @@ fn matrix_command(
             memory_max: limits.max_memory << 20,
             steps_max: campaign_args.steps_max,
             reduce: limits.por,
+            symmetry: !limits.no_symmetry,
         };
         let results = explore_all(&programs, &oracles, &explore_limits, jobs);
         MatrixReport {
@@ -842,6 +849,7 @@ fn explore_command(policy: &str, scenario: &str, limits: &LimitArgs, common: &Co
         memory_max: limits.max_memory << 20,
         steps_max: ExploreLimits::default().steps_max.min(1000),
         reduce: limits.por,
+        symmetry: !limits.no_symmetry,
     };
     let result = explore::explore(program, &oracles, &explore_limits);
     let replay = replay_files(&common.files);
@@ -891,6 +899,9 @@ fn explore_command(policy: &str, scenario: &str, limits: &LimitArgs, common: &Co
                 result.states
             );
         }
+    }
+    for line in result.reductions.describe() {
+        let _ = writeln!(text, "{line}");
     }
     let _ = writeln!(text, "reachable outcomes: {}", result.outcomes);
     text.push_str(&report::findings(&report));

@@ -20,14 +20,17 @@
 //! The visited set holds exact states (no fingerprints), so there is no
 //! collision probability to report.
 
+use std::collections::VecDeque;
 use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 
 use crate::engine::exec::{self, Choice};
+use crate::engine::pack::Packer;
 use crate::engine::por::Reduction;
 use crate::engine::program::Program;
+use crate::engine::symmetry::Symmetry;
 use crate::model::State;
 use crate::oracle::{OUTCOMES_MAX, OracleSet, Outcome, Outcomes, RunEnd};
 
@@ -45,8 +48,14 @@ pub struct ExploreLimits {
     pub steps_max: u32,
     /// Partial-order reduction ([`crate::engine::por`]): the same set of
     /// reachable outcomes from fewer states, but shortest schedules may be
-    /// longer. Off by default.
+    /// longer. Off by default. Turns symmetry reduction off.
     pub reduce: bool,
+    /// Symmetry reduction ([`crate::engine::symmetry`]): one state per orbit
+    /// of interchangeable threads. The same outcomes and the same shortest
+    /// schedule lengths, fewer states and transitions (counted up to
+    /// symmetry). On by default; it applies only where the group is not
+    /// trivial, and the result says so ([`Exploration::reductions`]).
+    pub symmetry: bool,
 }
 
 impl Default for ExploreLimits {
@@ -57,6 +66,7 @@ impl Default for ExploreLimits {
             memory_max: 4 << 30,
             steps_max: 10_000,
             reduce: false,
+            symmetry: true,
         }
     }
 }
@@ -105,6 +115,47 @@ pub struct Exploration {
     pub longest_run: Option<u32>,
     /// `None` when the search was complete.
     pub limit: Option<LimitHit>,
+    /// The reductions the search used: the state and transition counts are
+    /// those of the reduced graph.
+    pub reductions: Reductions,
+    /// Bytes of one packed state in the visited set.
+    pub state_bytes: u64,
+}
+
+/// The reductions an exploration used (none: the counts are those of the
+/// full state graph).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reductions {
+    /// Classes of interchangeable threads, by name: states and transitions
+    /// are counted up to permutations of each class (empty: no symmetry
+    /// reduction).
+    pub symmetry: Vec<Vec<String>>,
+    /// The order of the symmetry group (1 without symmetry reduction).
+    pub symmetry_order: u64,
+    /// Partial-order reduction (`--por`).
+    pub partial_order: bool,
+}
+
+impl Reductions {
+    /// One line per reduction used, for reports.
+    pub fn describe(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if !self.symmetry.is_empty() {
+            let classes: Vec<String> = self.symmetry.iter().map(|c| c.join(" ~ ")).collect();
+            lines.push(format!(
+                "symmetry: {} interchangeable ({} permutations); states and transitions counted up to symmetry (--no-symmetry for the full count)",
+                classes.join("; "),
+                self.symmetry_order
+            ));
+        }
+        if self.partial_order {
+            lines.push(
+                "partial-order reduction: states and transitions of the reduced graph; witnesses shortest in it only"
+                    .to_string(),
+            );
+        }
+        lines
+    }
 }
 
 impl Exploration {
@@ -113,31 +164,169 @@ impl Exploration {
     }
 }
 
-/// Bytes one stored state costs at the least: the state itself (stored once:
-/// the visited set holds indices into the state table), its parent link,
-/// depth and edge offset, its visited-set slot (index and control byte), and
-/// the cycle check's per-state arrays. The memory guard counts the real
-/// capacities of the tables, which can be up to twice this while they grow.
-pub const BYTES_PER_STATE: u64 = (std::mem::size_of::<State>() + 8 + 4 + 8 + 5 + CYCLE_CHECK_BYTES) as u64;
 /// Per-state arrays of the step-limit (cycle) check after the search.
-const CYCLE_CHECK_BYTES: usize = 4 + 4 + 4 + 1 + 1;
+const CYCLE_CHECK_BYTES: u64 = 4 + 4 + 4 + 1 + 1;
+
+/// Bytes one stored state costs besides its packed words: its visited-set
+/// slot's id and control byte, its parent link and choice, its edge offset,
+/// and the cycle check's per-state arrays. Transitions cost 4 bytes each.
+/// The memory guard counts the real capacities of the tables, which can be
+/// up to twice this while they grow.
+pub const BYTES_PER_STATE_BESIDES_KEY: u64 = 4 + 1 + 4 + 1 + 8 + CYCLE_CHECK_BYTES;
+
+/// Bytes one stored state of `program` costs at the least (without its
+/// transitions): see [`BYTES_PER_STATE_BESIDES_KEY`].
+pub fn bytes_per_state(program: &Program) -> u64 {
+    8 * Packer::new(program).words() as u64 + BYTES_PER_STATE_BESIDES_KEY
+}
 
 /// Explores `program` completely (or up to `limits`).
 pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -> Exploration {
-    let mut states: Vec<State> = vec![program.initial];
-    let mut parent: Vec<(u32, Choice)> = vec![(
+    let packer = Packer::new(program);
+    let symmetry = if limits.symmetry && !limits.reduce {
+        Symmetry::new(program, oracles)
+    } else {
+        None
+    };
+    let symmetry = symmetry.as_ref();
+    match packer.words() {
+        1 => search::<1>(program, oracles, limits, &packer, symmetry),
+        2 => search::<2>(program, oracles, limits, &packer, symmetry),
+        3 => search::<3>(program, oracles, limits, &packer, symmetry),
+        4 => search::<4>(program, oracles, limits, &packer, symmetry),
+        5 | 6 => search::<6>(program, oracles, limits, &packer, symmetry),
+        _ => search::<11>(program, oracles, limits, &packer, symmetry),
+    }
+}
+
+/// The choice byte stored per state: the thread, and the fault firing in the top bit.
+fn encode_choice(choice: Choice) -> u8 {
+    choice.thread | (choice.fire as u8) << 7
+}
+
+fn decode_choice(byte: u8) -> Choice {
+    Choice {
+        thread: byte & 0x7f,
+        fire: byte & 0x80 != 0,
+    }
+}
+
+/// The visited set, the breadth-first queue and the parent links.
+struct Visited<const W: usize> {
+    /// Packed canonical state → id (ids are given in discovery order, which
+    /// is also the order of expansion).
+    table: HashTable<([u64; W], u32)>,
+    /// Discovered, not yet expanded (ids `expanded..`).
+    queue: VecDeque<[u64; W]>,
+    parent: Vec<u32>,
+    choice: Vec<u8>,
+    /// The first id of each breadth-first level (ids increase with depth).
+    level_starts: Vec<u32>,
+}
+
+impl<const W: usize> Visited<W> {
+    fn len(&self) -> usize {
+        self.parent.len()
+    }
+
+    fn find(&self, key: &[u64; W]) -> Option<u32> {
+        let hash = FxBuildHasher.hash_one(key);
+        self.table.find(hash, |(k, _)| k == key).map(|&(_, id)| id)
+    }
+
+    /// The id of `key`, and whether it is new (then queued at `depth`).
+    fn insert(&mut self, key: [u64; W], parent: u32, choice: Choice, depth: u32) -> (u32, bool) {
+        let hash = FxBuildHasher.hash_one(key);
+        if let Some(&(_, id)) = self.table.find(hash, |(k, _)| *k == key) {
+            return (id, false);
+        }
+        let id = self.parent.len() as u32;
+        self.table
+            .insert_unique(hash, (key, id), |(k, _)| FxBuildHasher.hash_one(k));
+        self.queue.push_back(key);
+        self.parent.push(parent);
+        self.choice.push(encode_choice(choice));
+        if self.level_starts.len() as u32 == depth {
+            self.level_starts.push(id);
+        }
+        (id, true)
+    }
+
+    fn depth(&self, id: u32) -> u32 {
+        (self.level_starts.partition_point(|&start| start <= id) - 1) as u32
+    }
+
+    /// The choices from the initial state to `id`.
+    fn path(&self, mut id: u32) -> Vec<Choice> {
+        let mut choices = Vec::new();
+        while self.parent[id as usize] != u32::MAX {
+            choices.push(decode_choice(self.choice[id as usize]));
+            id = self.parent[id as usize];
+        }
+        choices.reverse();
+        choices
+    }
+
+    /// Bytes held now (capacities, not lengths), and the most one growth of
+    /// any of the tables would add on top (the old and the new allocation
+    /// coexist while it moves).
+    fn bytes(&self, edges: &Vec<u32>, offsets: &Vec<u64>) -> (u64, u64) {
+        let entry = std::mem::size_of::<([u64; W], u32)>() as u64 + 1;
+        // hashbrown keeps at most 7/8 of its buckets full.
+        let table = self.table.capacity() as u64 * 8 / 7 * entry;
+        let queue = self.queue.capacity() as u64 * 8 * W as u64;
+        let links = self.parent.capacity() as u64 * 4 + self.choice.capacity() as u64;
+        let edges_bytes = edges.capacity() as u64 * 4 + offsets.capacity() as u64 * 8;
+        let cycle = self.len() as u64 * CYCLE_CHECK_BYTES;
+        let now = table + queue + links + edges_bytes + cycle;
+        // Slack for one expansion: at most 2 × threads new entries and edges.
+        let slack = 2 * crate::model::THREADS_MAX;
+        let mut growth = 0u64;
+        if self.table.len() + slack > self.table.capacity() {
+            growth = growth.max(2 * table);
+        }
+        if self.queue.len() + slack > self.queue.capacity() {
+            growth = growth.max(2 * queue);
+        }
+        if self.parent.len() + slack > self.parent.capacity() {
+            growth = growth.max(2 * links);
+        }
+        if edges.len() + slack > edges.capacity() || offsets.len() + 1 > offsets.capacity() {
+            growth = growth.max(2 * edges_bytes);
+        }
+        (now, growth)
+    }
+}
+
+fn search<const W: usize>(
+    program: &Program,
+    oracles: &OracleSet,
+    limits: &ExploreLimits,
+    packer: &Packer,
+    symmetry: Option<&Symmetry>,
+) -> Exploration {
+    let canon = |state: &State| -> [u64; W] {
+        match symmetry {
+            Some(symmetry) => symmetry.canonical::<W>(packer, state).0,
+            None => packer.pack::<W>(state),
+        }
+    };
+    let mut visited: Visited<W> = Visited {
+        table: HashTable::new(),
+        queue: VecDeque::new(),
+        parent: Vec::new(),
+        choice: Vec::new(),
+        level_starts: Vec::new(),
+    };
+    visited.insert(
+        canon(&program.initial),
         u32::MAX,
         Choice {
             thread: 0,
             fire: false,
         },
-    )];
-    let mut depth: Vec<u32> = vec![0];
-    // The visited set: indices into `states`, hashed by the state they name,
-    // so that each state is stored once.
-    let hasher = FxBuildHasher;
-    let mut index: HashTable<u32> = HashTable::new();
-    index.insert_unique(hasher.hash_one(program.initial), 0, |_| 0);
+        0,
+    );
     // Successor lists in CSR form: edges of state i are edges[offsets[i]..offsets[i+1]].
     let mut offsets: Vec<u64> = vec![0];
     let mut edges: Vec<u32> = Vec::new();
@@ -145,12 +334,15 @@ pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -
     let reduction = limits.reduce.then(|| Reduction::new(program));
     let mut first: [Option<u32>; OUTCOMES_MAX] = [None; OUTCOMES_MAX];
     let mut limit = None;
-    let mut cursor = 0usize;
+    let mut cursor = 0u32;
+    let mut d = 0u32;
     let threads = program.threads.len();
 
-    while cursor < states.len() {
-        let state = states[cursor];
-        let d = depth[cursor];
+    while let Some(key) = visited.queue.pop_front() {
+        if visited.level_starts.get(d as usize + 1) == Some(&cursor) {
+            d += 1;
+        }
+        let state = packer.unpack::<W>(&key, &program.initial);
         // Outcomes that hold however the run continues.
         let prefix = oracles.judge(&RunEnd {
             program,
@@ -159,7 +351,7 @@ pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -
             step_limit: false,
         });
         for outcome in prefix.iter() {
-            first[outcome as usize].get_or_insert(cursor as u32);
+            first[outcome as usize].get_or_insert(cursor);
         }
         let enabled = exec::enabled_mask(program, &state);
         // Environment gates are branches too, but a state where only gates
@@ -173,7 +365,7 @@ pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -
                 step_limit: false,
             });
             for outcome in end.iter() {
-                first[outcome as usize].get_or_insert(cursor as u32);
+                first[outcome as usize].get_or_insert(cursor);
             }
         }
         let movable = enabled | gates;
@@ -187,22 +379,16 @@ pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -
             for thread in reduction.candidates(program, &state, enabled) {
                 let mut next = state;
                 exec::step(program, &mut next, thread, false);
-                let hash = hasher.hash_one(next);
-                if index.find(hash, |&i| states[i as usize] == next).is_some() {
+                let next = canon(&next);
+                if visited.find(&next).is_some() {
                     continue;
                 }
-                let i = states.len() as u32;
-                states.push(next);
-                parent.push((
-                    cursor as u32,
-                    Choice {
-                        thread: thread as u8,
-                        fire: false,
-                    },
-                ));
-                depth.push(d + 1);
-                index.insert_unique(hash, i, |&j| hasher.hash_one(states[j as usize]));
-                edges.push(i);
+                let choice = Choice {
+                    thread: thread as u8,
+                    fire: false,
+                };
+                let (id, _) = visited.insert(next, cursor, choice, d + 1);
+                edges.push(id);
                 reduced = true;
                 break;
             }
@@ -226,50 +412,32 @@ pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -
                         thread: thread as u8,
                         fire,
                     };
-                    let hash = hasher.hash_one(next);
-                    let target = match index.find(hash, |&i| states[i as usize] == next) {
-                        Some(&i) => i,
-                        None => {
-                            let i = states.len() as u32;
-                            states.push(next);
-                            parent.push((cursor as u32, choice));
-                            depth.push(d + 1);
-                            index.insert_unique(hash, i, |&j| hasher.hash_one(states[j as usize]));
-                            i
-                        }
-                    };
-                    edges.push(target);
+                    let (id, _) = visited.insert(canon(&next), cursor, choice, d + 1);
+                    edges.push(id);
                 }
             }
         }
         offsets.push(edges.len() as u64);
         cursor += 1;
-        let bytes = (states.capacity() * std::mem::size_of::<State>()
-            + parent.capacity() * std::mem::size_of::<(u32, Choice)>()
-            + depth.capacity() * 4
-            + offsets.capacity() * 8
-            + index.capacity() * 5
-            + edges.capacity() * 4
-            + states.len() * CYCLE_CHECK_BYTES) as u64;
-        if states.len() as u64 > limits.states_max {
+        if visited.len() as u64 > limits.states_max {
             limit = Some(LimitHit::States(limits.states_max));
             break;
         }
-        if bytes > limits.memory_max {
+        // Memory is checked before it is taken: stop when the next growth
+        // of a table would pass the guard.
+        let (now, growth) = visited.bytes(&edges, &offsets);
+        if now + growth > limits.memory_max {
             limit = Some(LimitHit::Memory(limits.memory_max));
             break;
         }
     }
+    let explored = cursor as usize;
+    drop(std::mem::take(&mut visited.queue));
 
-    let explored = cursor;
-    let path = |mut i: u32| {
-        let mut choices = Vec::new();
-        while parent[i as usize].0 != u32::MAX {
-            choices.push(parent[i as usize].1);
-            i = parent[i as usize].0;
-        }
-        choices.reverse();
-        choices
+    // A schedule on representatives, as one that replays on the program.
+    let concrete = |choices: Vec<Choice>| match symmetry {
+        Some(symmetry) => symmetry.lift::<W>(program, packer, &choices),
+        None => choices,
     };
     let mut shortest: [Option<Shortest>; OUTCOMES_MAX] = Default::default();
     let mut outcomes = Outcomes::default();
@@ -277,8 +445,8 @@ pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -
         if let Some(i) = first[outcome as usize] {
             outcomes.insert(outcome);
             shortest[outcome as usize] = Some(Shortest {
-                depth: depth[i as usize],
-                choices: path(i),
+                depth: visited.depth(i),
+                choices: concrete(visited.path(i)),
             });
         }
     }
@@ -328,59 +496,69 @@ pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -
                 }
             }
             if let Some(entry) = (0..n).find(|&i| alive[i]) {
-                let mut choices = path(entry as u32);
+                let mut choices = visited.path(entry as u32);
                 let entry_depth = choices.len() as u32;
-                let mut at = entry;
+                // The representative of `entry`, replayed along its path.
+                let mut state = packer.unpack::<W>(&canon(&program.initial), &program.initial);
+                for choice in &choices {
+                    exec::step(program, &mut state, choice.thread as usize, choice.fire);
+                    state = packer.unpack::<W>(&canon(&state), &program.initial);
+                }
                 while choices.len() as u64 <= limits.steps_max as u64 {
-                    let (from, to) = (offsets[at] as usize, offsets[at + 1] as usize);
-                    let k = (from..to)
-                        .find(|&k| alive[edges[k] as usize])
-                        .expect("alive states have alive successors");
-                    let target = edges[k] as usize;
-                    choices.push(parent_choice(program, &states[at], &states[target]));
-                    at = target;
+                    let (choice, next) = alive_successor(program, &state, |s| {
+                        visited
+                            .find(&canon(s))
+                            .is_some_and(|id| alive[id as usize])
+                    });
+                    choices.push(choice);
+                    state = packer.unpack::<W>(&canon(&next), &program.initial);
                 }
                 outcomes.insert(Outcome::StepLimit);
                 shortest[Outcome::StepLimit as usize] = Some(Shortest {
                     depth: entry_depth,
-                    choices,
+                    choices: concrete(choices),
                 });
             }
         } else {
-            let (deepest, length) = longest
-                .iter()
-                .enumerate()
-                .max_by_key(|(_, l)| **l)
-                .map(|(i, l)| (i, *l))
-                .unwrap_or((0, 0));
+            let length = longest.iter().copied().max().unwrap_or(0);
             longest_run = Some(length);
             if length > limits.steps_max {
-                // A longest path exists through `deepest`; rebuild one greedily backwards is
-                // costly, so report the breadth-first path to it (still past the budget
-                // only if it is itself long enough).
-                let _ = deepest;
                 outcomes.insert(Outcome::StepLimit);
             }
         }
     }
 
     let transitions = edges.len() as u64;
-    let max_depth = depth.iter().take(explored.max(1)).copied().max().unwrap_or(0);
+    let max_depth = visited.depth(explored.max(1) as u32 - 1);
+    let reductions = Reductions {
+        symmetry: symmetry
+            .map(|s| {
+                s.classes()
+                    .iter()
+                    .map(|class| class.iter().map(|&t| program.threads[t].name.clone()).collect())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        symmetry_order: symmetry.map_or(1, Symmetry::order),
+        partial_order: limits.reduce,
+    };
     Exploration {
         policy: program.policy.clone(),
         scenario: program.scenario.clone(),
         outcomes,
         shortest,
-        states: states.len() as u64,
+        states: visited.len() as u64,
         transitions,
         depth: max_depth,
         longest_run,
         limit,
+        reductions,
+        state_bytes: 8 * W as u64,
     }
 }
 
-/// The choice that leads from `from` to `to` (one exists: `to` is a successor).
-fn parent_choice(program: &Program, from: &State, to: &State) -> Choice {
+/// A step from `from` to a successor that `alive` accepts (one exists).
+fn alive_successor(program: &Program, from: &State, alive: impl Fn(&State) -> bool) -> (Choice, State) {
     for thread in 0..program.threads.len() {
         if !exec::enabled(program, from, thread) {
             continue;
@@ -391,13 +569,14 @@ fn parent_choice(program: &Program, from: &State, to: &State) -> Choice {
             }
             let mut next = *from;
             exec::step(program, &mut next, thread, fire);
-            if next == *to {
-                return Choice {
+            if alive(&next) {
+                let choice = Choice {
                     thread: thread as u8,
                     fire,
                 };
+                return (choice, next);
             }
         }
     }
-    unreachable!("`to` is a successor of `from`")
+    unreachable!("alive states have alive successors")
 }

@@ -5,6 +5,7 @@
 pub mod campaign;
 pub mod exec;
 pub mod explore;
+pub mod pack;
 pub mod por;
 pub mod program;
 pub mod run;
@@ -12,3 +13,4 @@ pub mod schedule;
 pub mod scheduler;
 pub mod seeds;
 pub mod shrink;
+pub mod symmetry;

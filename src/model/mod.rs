@@ -22,15 +22,21 @@ pub type ThreadId = usize;
 const PAGE_CACHED: u8 = 1;
 const PAGE_PTE_DIRTY: u8 = 2;
 const PAGE_DIRTY: u8 = 4;
+/// Every `PageState::flags` bit: the packed state encoding
+/// (`engine::pack`) gives the flags this many bits. A new flag must be added
+/// here; the encoder checks that no value overflows its width.
+pub(crate) const PAGE_FLAGS_ALL: u8 = PAGE_CACHED | PAGE_PTE_DIRTY | PAGE_DIRTY;
+/// The `record` bits in use (see [`record`]), for the packed encoding.
+pub(crate) const RECORDS_ALL: u8 = 127;
 
 /// One page and the disk block behind it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PageState {
-    flags: u8,
-    buffers: u8,
-    pte: u8,
+    pub(crate) flags: u8,
+    pub(crate) buffers: u8,
+    pub(crate) pte: u8,
     /// 0 when unlocked, else the owning thread + 1 (PG_locked).
-    locked_by: u8,
+    pub(crate) locked_by: u8,
     pub mem: u8,
     pub disk: u8,
 }
@@ -117,20 +123,20 @@ pub struct State {
     /// Each thread's position in its compiled program.
     pub pc: [u16; THREADS_MAX],
     /// `sb->s_writers.frozen`.
-    level: u8,
+    pub(crate) level: u8,
     /// Threads holding `s_umount` for reading (bit per thread).
-    umount_readers: u8,
+    pub(crate) umount_readers: u8,
     /// 0, or the thread holding `s_umount` for writing + 1.
-    umount_writer: u8,
+    pub(crate) umount_writer: u8,
     /// Threads inside `sb_start L`, per writer level.
-    writers: [u8; 3],
+    pub(crate) writers: [u8; 3],
     pub pages: [PageState; PAGES_MAX],
     /// Oracle records, see [`record`].
     pub records: u8,
     /// Pages a user has stored to (bit per page).
-    stored_mask: u8,
+    pub(crate) stored_mask: u8,
     /// The last value a user stored in each page.
-    stored: [u8; PAGES_MAX],
+    pub(crate) stored: [u8; PAGES_MAX],
     /// How many times each fault kind has fired in this run.
     pub faults_fired: [u8; FAULT_KINDS_MAX],
 }

@@ -10,6 +10,11 @@ impl Oracle for Deadlock {
         Outcome::Deadlock
     }
 
+    /// Reads only thread-independent records, or every thread alike.
+    fn symmetric(&self) -> bool {
+        true
+    }
+
     fn judge(&self, end: &RunEnd<'_>) -> bool {
         end.terminated() && end.any_stuck()
     }

@@ -16,6 +16,11 @@ impl Oracle for DirtyAtFreeze {
         true
     }
 
+    /// Reads only thread-independent records, or every thread alike.
+    fn symmetric(&self) -> bool {
+        true
+    }
+
     fn judge(&self, end: &RunEnd<'_>) -> bool {
         end.state.has_record(record::DIRTY_AT_FREEZE)
     }

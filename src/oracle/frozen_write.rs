@@ -11,6 +11,11 @@ impl Oracle for FrozenWrite {
         Outcome::FrozenWrite
     }
 
+    /// Reads only thread-independent records, or every thread alike.
+    fn symmetric(&self) -> bool {
+        true
+    }
+
     fn judge(&self, end: &RunEnd<'_>) -> bool {
         end.state.has_record(record::FROZEN_WRITE)
     }

@@ -12,6 +12,11 @@ impl Oracle for LostWrite {
         Outcome::LostWrite
     }
 
+    /// Reads only thread-independent records, or every thread alike.
+    fn symmetric(&self) -> bool {
+        true
+    }
+
     fn judge(&self, end: &RunEnd<'_>) -> bool {
         end.finished()
             && (0..end.program.pages.len()).any(|page| match end.state.stored(page) {

@@ -229,6 +229,14 @@ pub trait Oracle: Send + Sync {
     }
     /// Whether the outcome holds for this run.
     fn judge(&self, end: &RunEnd<'_>) -> bool;
+    /// Whether the verdict stays the same when interchangeable threads (the
+    /// same program up to the values they store) trade places, their stored
+    /// values with them (see `engine::symmetry`). The exhaustive search
+    /// reduces by symmetry only when every oracle says so; a plug-in that
+    /// does not is never assumed symmetric.
+    fn symmetric(&self) -> bool {
+        false
+    }
 }
 
 /// The oracles a campaign judges with, in report order.
@@ -279,6 +287,11 @@ impl OracleSet {
     /// see `examples/plugins.rs`.
     pub fn add_plugin(&mut self, oracle: Box<dyn Oracle>) {
         self.oracles.push(oracle);
+    }
+
+    /// Whether every oracle's verdict is symmetric ([`Oracle::symmetric`]).
+    pub fn symmetric(&self) -> bool {
+        self.oracles.iter().all(|o| o.symmetric())
     }
 
     /// The optional oracles turned on, by name (for reports).

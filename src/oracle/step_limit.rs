@@ -10,6 +10,11 @@ impl Oracle for StepLimit {
         Outcome::StepLimit
     }
 
+    /// Reads only thread-independent records, or every thread alike.
+    fn symmetric(&self) -> bool {
+        true
+    }
+
     fn judge(&self, end: &RunEnd<'_>) -> bool {
         end.step_limit
     }

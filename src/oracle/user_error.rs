@@ -10,6 +10,11 @@ impl Oracle for UserError {
         Outcome::UserError
     }
 
+    /// Reads only thread-independent records, or every thread alike.
+    fn symmetric(&self) -> bool {
+        true
+    }
+
     fn judge(&self, end: &RunEnd<'_>) -> bool {
         end.state.has_record(record::USER_ERROR)
     }

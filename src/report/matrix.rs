@@ -84,6 +84,10 @@ pub struct CellReport {
     pub transitions: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depth: Option<u32>,
+    /// Exhaustive mode: the reductions used, one line each (then `states`
+    /// and `transitions` count the reduced graph; see docs/exploration.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reductions: Vec<String>,
     /// Exhaustive mode: the limit that stopped the search (then `outcomes`
     /// is a lower bound and `safe` proves nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -218,6 +222,7 @@ pub fn cell_from_campaign(result: &CellResult, program: &Program, replay: &Repla
         states: None,
         transitions: None,
         depth: None,
+        reductions: Vec::new(),
         limit: None,
         reachable: None,
         witnesses,
@@ -314,6 +319,7 @@ pub fn cell_from_exploration(result: &Exploration, program: &Program, replay: &R
         states: Some(result.states),
         transitions: Some(result.transitions),
         depth: Some(result.depth),
+        reductions: result.reductions.describe(),
         limit: result.limit.map(|l| l.to_string()),
         reachable: None,
         witnesses,

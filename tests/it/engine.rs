@@ -695,3 +695,174 @@ mod generated {
         }
     }
 }
+
+/// The scaled family of benches/support, written as one text: `pages` pages
+/// (cases 3, 2, 4 in turn), `users` users each storing its own value to
+/// every page then unmapping them, a freezer doing `cycles` freeze/thaw
+/// pairs, the flusher; with `faults` (a `faults` block body) when not empty.
+fn scaled_scenario(pages: usize, users: usize, cycles: usize, faults: &str) -> String {
+    let inits = [
+        "cached; buffers = mapped; pte = readonly;",
+        "cached;",
+        "cached; buffers = mapped; pte = writable; dirty;",
+    ];
+    let name = if faults.is_empty() { "" } else { "-faults" };
+    let mut text = format!("scenario p{pages}-u{users}-c{cycles}{name} {{\n");
+    for j in 0..pages {
+        text += &format!("    page p{j} {{ {} }}\n", inits[j % 3]);
+    }
+    for user in 0..users {
+        let stores: String = (0..pages).map(|j| format!("store p{j} {}; ", user + 2)).collect();
+        let unmaps: String = (0..pages).map(|j| format!("munmap p{j}; ")).collect();
+        text += &format!("    thread user{user} {{ {stores}{unmaps}}}\n");
+    }
+    text += &format!("    thread freezer {{ {}}}\n    flusher;\n", "freeze; thaw; ".repeat(cycles));
+    if !faults.is_empty() {
+        text += &format!("    faults {{ {faults} }}\n");
+    }
+    text + "}\n"
+}
+
+/// The shipped cells, the fault cells of tests/data/faults, and a generated
+/// family of scaled scenarios (up to three interchangeable users, with and
+/// without faults) under every shipped policy and drop-on-error.
+fn symmetric_family() -> Vec<Program> {
+    let mut programs = support::shipped_programs(&support::shipped());
+    let mut family = String::new();
+    let mut scales = vec![(1, 2, 1), (1, 3, 1), (2, 2, 1)];
+    if std::env::var_os("FREEZEFUZZ_LONG_TESTS").is_some() {
+        scales.extend([(1, 2, 2), (2, 3, 1), (2, 2, 2)]);
+    }
+    for (pages, users, cycles) in scales {
+        family += &scaled_scenario(pages, users, cycles, "");
+    }
+    family += &scaled_scenario(1, 2, 1, "io-error probability 0.5 max 1; evict probability 0.5 max 1;");
+    family += &scaled_scenario(1, 3, 1, "trylock-fail probability 0.5 max 1; emergency-thaw probability 0.5 max 1;");
+    let mut files = support::shipped_files();
+    files.retain(|f| !f.ends_with("standard.ff"));
+    files.push(support::root().join("tests/data/faults/faults.ff"));
+    files.push(std::path::PathBuf::from("family.ff"));
+    let mut read = |path: &std::path::Path| {
+        if path.ends_with("family.ff") {
+            Ok(family.clone().into_bytes())
+        } else {
+            std::fs::read(path)
+        }
+    };
+    let workspace = freezefuzz::dsl::load(&files, &mut read).unwrap_or_else(|e| panic!("{e}"));
+    for policy in &workspace.policies {
+        for scenario in &workspace.scenarios {
+            programs.push(program::compile(policy, scenario).unwrap());
+        }
+    }
+    programs
+}
+
+/// Symmetry reduction never changes a verdict: on every shipped cell, the
+/// fault cells and a generated family with interchangeable users, the
+/// reduced search reaches exactly the outcomes of the full one, each at the
+/// same shortest depth, with the same longest run, from fewer states where
+/// users are interchangeable; and each of its witnesses, mapped back to the
+/// real threads, replays to its outcome in exactly that many steps.
+#[test]
+fn symmetry_reduction_keeps_every_verdict() {
+    let oracles = OracleSet::standard();
+    let full_limits = ExploreLimits {
+        symmetry: false,
+        ..ExploreLimits::default()
+    };
+    let mut reduced_cells = 0;
+    let mut lost_writes = 0;
+    for program in &symmetric_family() {
+        let cell = format!("{} × {}", program.policy, program.scenario);
+        let full = explore::explore(program, &oracles, &full_limits);
+        let reduced = exhaustive(program);
+        assert!(full.complete(), "{cell}");
+        assert!(full.reductions.describe().is_empty(), "{cell}");
+        assert_eq!(reduced.outcomes, full.outcomes, "{cell}");
+        assert_eq!(reduced.longest_run, full.longest_run, "{cell}");
+        for outcome in full.outcomes.iter() {
+            let (r, f) = (
+                reduced.shortest[outcome as usize].as_ref().unwrap(),
+                full.shortest[outcome as usize].as_ref().unwrap(),
+            );
+            assert_eq!(r.depth, f.depth, "{cell} {outcome}");
+            let steps_max = if outcome == Outcome::StepLimit { 10_000 } else { 1000 };
+            let (run, _) = run::replay(program, &oracles, &r.choices, steps_max)
+                .unwrap_or_else(|e| panic!("{cell} {outcome}: {e:?}"));
+            assert!(run.outcomes.contains(outcome), "{cell} {outcome}");
+            if outcome != Outcome::StepLimit {
+                assert_eq!(r.choices.len() as u32, r.depth, "{cell} {outcome}");
+            }
+        }
+        let users = program.threads.iter().filter(|t| t.name.starts_with("user")).count();
+        if users >= 2 || program.scenario == "two-freezer-threads" {
+            assert!(!reduced.reductions.symmetry.is_empty(), "{cell}: no symmetry found");
+            assert!(reduced.states < full.states, "{cell}");
+            reduced_cells += 1;
+        } else {
+            assert_eq!(reduced.states, full.states, "{cell}");
+        }
+        lost_writes += full.outcomes.contains(Outcome::LostWrite) as usize;
+    }
+    assert!(reduced_cells >= 40, "the family exercises the reduction");
+    assert!(lost_writes > 0, "the family reaches lost-write, whose values are permuted");
+}
+
+/// The canonical form is a function of the orbit: every permutation of the
+/// interchangeable users (with their values) of any reachable state has the
+/// same representative, and packing is exact (unpack inverts pack).
+#[test]
+fn canonical_states_are_the_same_for_every_permutation() {
+    use freezefuzz::engine::exec;
+    use freezefuzz::engine::pack::Packer;
+    use freezefuzz::engine::symmetry::Symmetry;
+    let oracles = OracleSet::standard();
+    let mut checked = 0;
+    for program in symmetric_family() {
+        let packer = Packer::new(&program);
+        let symmetry = Symmetry::new(&program, &oracles);
+        // Walk pseudo-random runs (a fixed LCG: deterministic).
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20 {
+            let mut state = program.initial;
+            for _ in 0..200 {
+                let words: [u64; 11] = packer.pack(&state);
+                assert_eq!(packer.unpack(&words, &program.initial), state);
+                if let Some(symmetry) = &symmetry {
+                    let (canonical, _) = symmetry.canonical::<11>(&packer, &state);
+                    let class = &symmetry.classes()[0];
+                    let mut perm = [0, 1, 2, 3, 4, 5, 6, 7];
+                    for k in 0..class.len() {
+                        // Rotations of the first class by every amount.
+                        for (i, &t) in class.iter().enumerate() {
+                            perm[t] = class[(i + k) % class.len()] as u8;
+                        }
+                        let moved = symmetry.apply(&state, &perm);
+                        assert_eq!(symmetry.canonical::<11>(&packer, &moved).0, canonical);
+                        checked += 1;
+                    }
+                }
+                let movable = exec::enabled_mask(&program, &state) | exec::gate_mask(&program, &state);
+                if movable == 0 {
+                    break;
+                }
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let mut pick = (seed >> 33) as u32 % movable.count_ones();
+                let mut thread = 0;
+                for t in 0..program.threads.len() {
+                    if movable & (1 << t) != 0 {
+                        if pick == 0 {
+                            thread = t;
+                            break;
+                        }
+                        pick -= 1;
+                    }
+                }
+                let fire = exec::fault_point(&program, &state, thread).is_some() && seed >> 63 == 1;
+                exec::step(&program, &mut state, thread, fire);
+            }
+        }
+    }
+    assert!(checked > 1000);
+}
