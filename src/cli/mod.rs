@@ -220,7 +220,7 @@ struct CampaignArgs {
 #[derive(Args, Debug)]
 struct LimitArgs {
     /// Exhaustive: most distinct states per cell.
-    #[arg(long, default_value_t = 20_000_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    #[arg(long, default_value_t = 200_000_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
     max_states: u64,
     /// Exhaustive: deepest schedule explored.
     #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..=100_000_000))]
@@ -632,6 +632,8 @@ fn matrix_command(
             steps_max: campaign_args.steps_max,
             reduce: limits.por,
             symmetry: !limits.no_symmetry,
+            // The matrix explores its cells in parallel, each on one thread.
+            jobs: 1,
         };
         let results = explore_all(&programs, &oracles, &explore_limits, jobs);
         MatrixReport {
@@ -850,6 +852,7 @@ fn explore_command(policy: &str, scenario: &str, limits: &LimitArgs, common: &Co
         steps_max: ExploreLimits::default().steps_max.min(1000),
         reduce: limits.por,
         symmetry: !limits.no_symmetry,
+        jobs: jobs(common),
     };
     let result = explore::explore(program, &oracles, &explore_limits);
     let replay = replay_files(&common.files);

@@ -50,6 +50,9 @@ pub struct ExploreLimits {
     /// reachable outcomes from fewer states, but shortest schedules may be
     /// longer. Off by default. Turns symmetry reduction off.
     pub reduce: bool,
+    /// Worker threads expanding states (1: none besides the caller). The
+    /// result is the same for any number.
+    pub jobs: usize,
     /// Symmetry reduction ([`crate::engine::symmetry`]): one state per orbit
     /// of interchangeable threads. The same outcomes and the same shortest
     /// schedule lengths, fewer states and transitions (counted up to
@@ -61,12 +64,13 @@ pub struct ExploreLimits {
 impl Default for ExploreLimits {
     fn default() -> Self {
         ExploreLimits {
-            states_max: 20_000_000,
+            states_max: 200_000_000,
             depth_max: 100_000,
             memory_max: 4 << 30,
             steps_max: 10_000,
             reduce: false,
             symmetry: true,
+            jobs: 1,
         }
     }
 }
@@ -237,12 +241,16 @@ impl<const W: usize> Visited<W> {
     /// The id of `key`, and whether it is new (then queued at `depth`).
     fn insert(&mut self, key: [u64; W], parent: u32, choice: Choice, depth: u32) -> (u32, bool) {
         let hash = FxBuildHasher.hash_one(key);
-        if let Some(&(_, id)) = self.table.find(hash, |(k, _)| *k == key) {
-            return (id, false);
-        }
         let id = self.parent.len() as u32;
-        self.table
-            .insert_unique(hash, (key, id), |(k, _)| FxBuildHasher.hash_one(k));
+        match self
+            .table
+            .entry(hash, |(k, _)| *k == key, |(k, _)| FxBuildHasher.hash_one(k))
+        {
+            hashbrown::hash_table::Entry::Occupied(entry) => return (entry.get().1, false),
+            hashbrown::hash_table::Entry::Vacant(entry) => {
+                entry.insert((key, id));
+            }
+        }
         self.queue.push_back(key);
         self.parent.push(parent);
         self.choice.push(encode_choice(choice));
@@ -336,99 +344,86 @@ fn search<const W: usize>(
     let mut limit = None;
     let mut cursor = 0u32;
     let mut d = 0u32;
-    let threads = program.threads.len();
+    let pool = (limits.jobs > 1)
+        .then(|| rayon::ThreadPoolBuilder::new().num_threads(limits.jobs).build().ok())
+        .flatten();
 
-    while let Some(key) = visited.queue.pop_front() {
-        if visited.level_starts.get(d as usize + 1) == Some(&cursor) {
-            d += 1;
-        }
-        let state = packer.unpack::<W>(&key, &program.initial);
-        // Outcomes that hold however the run continues.
-        let prefix = oracles.judge(&RunEnd {
-            program,
-            state: &state,
-            terminated: false,
-            step_limit: false,
-        });
-        for outcome in prefix.iter() {
-            first[outcome as usize].get_or_insert(cursor);
-        }
-        let enabled = exec::enabled_mask(program, &state);
-        // Environment gates are branches too, but a state where only gates
-        // are open also ends a run: the environment need not act.
-        let gates = exec::gate_mask(program, &state);
-        if enabled == 0 {
-            let end = oracles.judge(&RunEnd {
-                program,
-                state: &state,
-                terminated: true,
-                step_limit: false,
-            });
-            for outcome in end.iter() {
+    // Batches of the queue's front are expanded (in parallel with `jobs`)
+    // into successor lists, then merged into the visited set one state at a
+    // time in id order: the ids, parents, edges and limits are exactly those
+    // of a one-state-at-a-time search, whatever the number of workers.
+    'search: while !visited.queue.is_empty() {
+        // A batch never spans two levels, so that each state's depth is known.
+        let level_end = visited.level_starts.get(d as usize + 1).copied().unwrap_or(u32::MAX);
+        let in_level = if level_end == u32::MAX {
+            visited.queue.len()
+        } else {
+            (level_end - cursor) as usize
+        };
+        let take = in_level.min(BATCH).min(visited.queue.len());
+        let batch: Vec<[u64; W]> = visited.queue.drain(..take).collect();
+        let expand_all = |keys: &[[u64; W]]| -> Vec<Expansion<W>> {
+            keys.iter()
+                .map(|key| expand(program, oracles, packer, &canon, reduction.as_ref(), key))
+                .collect()
+        };
+        let expansions: Vec<Expansion<W>> = match &pool {
+            Some(pool) => pool.install(|| {
+                use rayon::prelude::*;
+                batch
+                    .par_chunks(CHUNK)
+                    .map(expand_all)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .flatten()
+                    .collect()
+            }),
+            None => expand_all(&batch),
+        };
+        drop(batch);
+        for expansion in expansions {
+            for outcome in expansion.outcomes.iter() {
                 first[outcome as usize].get_or_insert(cursor);
             }
-        }
-        let movable = enabled | gates;
-        // With reduction, one thread's invisible, independent next step is
-        // enough when it leads to a new state (the cycle proviso).
-        let mut reduced = false;
-        if let Some(reduction) = reduction
-            .as_ref()
-            .filter(|_| movable != 0 && d < limits.depth_max)
-        {
-            for thread in reduction.candidates(program, &state, enabled) {
-                let mut next = state;
-                exec::step(program, &mut next, thread, false);
-                let next = canon(&next);
-                if visited.find(&next).is_some() {
-                    continue;
-                }
-                let choice = Choice {
-                    thread: thread as u8,
-                    fire: false,
-                };
-                let (id, _) = visited.insert(next, cursor, choice, d + 1);
-                edges.push(id);
-                reduced = true;
-                break;
-            }
-        }
-        if reduced {
-        } else if movable != 0 && d >= limits.depth_max {
-            limit.get_or_insert(LimitHit::Depth(limits.depth_max));
-        } else if movable != 0 {
-            for thread in 0..threads {
-                if movable & (1 << thread) == 0 {
-                    continue;
-                }
-                let fault = exec::fault_point(program, &state, thread).is_some();
-                for fire in [false, true] {
-                    if fire && !fault {
+            // With reduction, one thread's invisible, independent next step is
+            // enough when it leads to a new state (the cycle proviso).
+            let mut reduced = false;
+            if d < limits.depth_max {
+                for &(key, choice) in &expansion.candidates {
+                    if visited.find(&key).is_some() {
                         continue;
                     }
-                    let mut next = state;
-                    exec::step(program, &mut next, thread, fire);
-                    let choice = Choice {
-                        thread: thread as u8,
-                        fire,
-                    };
-                    let (id, _) = visited.insert(canon(&next), cursor, choice, d + 1);
+                    let (id, _) = visited.insert(key, cursor, choice, d + 1);
+                    edges.push(id);
+                    reduced = true;
+                    break;
+                }
+            }
+            if reduced {
+            } else if expansion.movable && d >= limits.depth_max {
+                limit.get_or_insert(LimitHit::Depth(limits.depth_max));
+            } else {
+                for &(key, choice) in &expansion.successors {
+                    let (id, _) = visited.insert(key, cursor, choice, d + 1);
                     edges.push(id);
                 }
             }
+            offsets.push(edges.len() as u64);
+            cursor += 1;
+            if visited.len() as u64 > limits.states_max {
+                limit = Some(LimitHit::States(limits.states_max));
+                break 'search;
+            }
+            // Memory is checked before it is taken: stop when the next growth
+            // of a table would pass the guard.
+            let (now, growth) = visited.bytes(&edges, &offsets);
+            if now + growth + BATCH_BYTES_PER_STATE * BATCH as u64 > limits.memory_max {
+                limit = Some(LimitHit::Memory(limits.memory_max));
+                break 'search;
+            }
         }
-        offsets.push(edges.len() as u64);
-        cursor += 1;
-        if visited.len() as u64 > limits.states_max {
-            limit = Some(LimitHit::States(limits.states_max));
-            break;
-        }
-        // Memory is checked before it is taken: stop when the next growth
-        // of a table would pass the guard.
-        let (now, growth) = visited.bytes(&edges, &offsets);
-        if now + growth > limits.memory_max {
-            limit = Some(LimitHit::Memory(limits.memory_max));
-            break;
+        if visited.level_starts.get(d as usize + 1) == Some(&cursor) {
+            d += 1;
         }
     }
     let explored = cursor as usize;
@@ -554,6 +549,92 @@ fn search<const W: usize>(
         limit,
         reductions,
         state_bytes: 8 * W as u64,
+    }
+}
+
+/// States expanded per batch, and per parallel task within a batch.
+const BATCH: usize = 1 << 16;
+const CHUNK: usize = 1 << 10;
+/// Transient bytes per state of a batch: its key and its expansion
+/// (successor keys and choices, about four per state).
+const BATCH_BYTES_PER_STATE: u64 = 256;
+
+/// One state's expansion: what the oracles say of it and its successors,
+/// canonical and packed. Computed apart from the visited set (in parallel).
+struct Expansion<const W: usize> {
+    outcomes: Outcomes,
+    movable: bool,
+    /// Partial-order reduction: the successors that may be taken alone, in
+    /// thread order (the first one new to the visited set is).
+    candidates: Vec<([u64; W], Choice)>,
+    successors: Vec<([u64; W], Choice)>,
+}
+
+fn expand<const W: usize>(
+    program: &Program,
+    oracles: &OracleSet,
+    packer: &Packer,
+    canon: &(impl Fn(&State) -> [u64; W] + Sync),
+    reduction: Option<&Reduction>,
+    key: &[u64; W],
+) -> Expansion<W> {
+    let state = packer.unpack::<W>(key, &program.initial);
+    // Outcomes that hold however the run continues.
+    let mut outcomes = oracles.judge(&RunEnd {
+        program,
+        state: &state,
+        terminated: false,
+        step_limit: false,
+    });
+    let enabled = exec::enabled_mask(program, &state);
+    // Environment gates are branches too, but a state where only gates
+    // are open also ends a run: the environment need not act.
+    let gates = exec::gate_mask(program, &state);
+    if enabled == 0 {
+        outcomes = outcomes.union(oracles.judge(&RunEnd {
+            program,
+            state: &state,
+            terminated: true,
+            step_limit: false,
+        }));
+    }
+    let movable = enabled | gates;
+    let mut candidates = Vec::new();
+    if let Some(reduction) = reduction.filter(|_| movable != 0) {
+        for thread in reduction.candidates(program, &state, enabled) {
+            let mut next = state;
+            exec::step(program, &mut next, thread, false);
+            let choice = Choice {
+                thread: thread as u8,
+                fire: false,
+            };
+            candidates.push((canon(&next), choice));
+        }
+    }
+    let mut successors = Vec::with_capacity(movable.count_ones() as usize);
+    for thread in 0..program.threads.len() {
+        if movable & (1 << thread) == 0 {
+            continue;
+        }
+        let fault = exec::fault_point(program, &state, thread).is_some();
+        for fire in [false, true] {
+            if fire && !fault {
+                continue;
+            }
+            let mut next = state;
+            exec::step(program, &mut next, thread, fire);
+            let choice = Choice {
+                thread: thread as u8,
+                fire,
+            };
+            successors.push((canon(&next), choice));
+        }
+    }
+    Expansion {
+        outcomes,
+        movable: movable != 0,
+        candidates,
+        successors,
     }
 }
 

@@ -48,32 +48,49 @@ pub struct Packer {
     pub bits: u32,
 }
 
-/// Writes fields from the most significant bit of word 0 on.
+/// Writes fields from the most significant bit of word 0 on, through a
+/// 128-bit accumulator that spills a word whenever it holds 64 bits.
 struct Writer<'a> {
     words: &'a mut [u64],
-    pos: u32,
+    word: usize,
+    acc: u128,
+    held: u32,
     overflow: u64,
 }
 
 impl Writer<'_> {
+    fn new(words: &mut [u64]) -> Writer<'_> {
+        Writer {
+            words,
+            word: 0,
+            acc: 0,
+            held: 0,
+            overflow: 0,
+        }
+    }
+
+    /// `width` is at most 64.
     #[inline(always)]
     fn put(&mut self, value: u64, width: u32) {
-        if width == 0 {
-            self.overflow |= value;
-            return;
+        let kept = if width >= 64 { value } else { value & ((1u64 << width) - 1) };
+        self.overflow |= value ^ kept;
+        self.acc = (self.acc << width) | kept as u128;
+        self.held += width;
+        if self.held >= 64 {
+            self.held -= 64;
+            self.words[self.word] = (self.acc >> self.held) as u64;
+            self.word += 1;
+            self.acc &= (1u128 << self.held) - 1;
         }
-        self.overflow |= if width >= 64 { 0 } else { value >> width };
-        let word = (self.pos / 64) as usize;
-        let offset = self.pos % 64;
-        let room = 64 - offset;
-        if width <= room {
-            self.words[word] |= value << (room - width);
-        } else {
-            let low = width - room;
-            self.words[word] |= value >> low;
-            self.words[word + 1] |= value << (64 - low);
+    }
+
+    /// Spills what is left; returns whether some field overflowed its width.
+    #[inline(always)]
+    fn finish(self) -> bool {
+        if self.held > 0 {
+            self.words[self.word] = (self.acc << (64 - self.held)) as u64;
         }
-        self.pos += width;
+        self.overflow != 0
     }
 }
 
@@ -83,6 +100,7 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// `width` is at most 64.
     #[inline(always)]
     fn get(&mut self, width: u32) -> u64 {
         if width == 0 {
@@ -132,6 +150,10 @@ impl Packer {
         }
         values.sort_unstable();
         values.dedup();
+        if values.len() > 128 {
+            // Every value then (so that index 255 never means "not in it").
+            values = (0..=255).collect();
+        }
         let mut fault_bits = [0u32; FAULT_KINDS_MAX];
         for (slot, setting) in program.faults.iter().enumerate() {
             if setting.enabled {
@@ -166,6 +188,10 @@ impl Packer {
             packer.fault_bits = [8; FAULT_KINDS_MAX];
             packer.from_index = (0..=255).collect();
         }
+        // Values outside the dictionary map past its end, so that they
+        // overflow the field (the dictionary has at most 256 entries, and
+        // then every value is in it).
+        packer.to_index = [u8::MAX; 256];
         for (i, &v) in packer.from_index.iter().enumerate() {
             packer.to_index[v as usize] = i as u8;
         }
@@ -195,11 +221,8 @@ impl Packer {
     #[inline]
     pub fn pack<const W: usize>(&self, state: &State) -> [u64; W] {
         let mut words = [0u64; W];
-        let mut w = Writer {
-            words: &mut words,
-            pos: 0,
-            overflow: 0,
-        };
+        let mut w = Writer::new(&mut words);
+        // A value outside the dictionary gets an index past its end: an overflow.
         let value = |v: u8| self.to_index[v as usize] as u64;
         for t in 0..self.threads {
             w.put(state.pc[t] as u64, self.pc_bits);
@@ -225,16 +248,9 @@ impl Packer {
         for (k, &width) in self.fault_bits.iter().enumerate() {
             w.put(state.faults_fired[k] as u64, width);
         }
-        let overflow = w.overflow;
-        // Values outside the dictionary map to index 0 (the value 0): catch them too.
-        let unknown = (0..self.pages).any(|p| {
-            let page = &state.pages[p];
-            [page.mem, page.disk, state.stored[p]]
-                .iter()
-                .any(|&v| self.from_index[self.to_index[v as usize] as usize] != v)
-        });
+        let overflow = w.finish();
         assert!(
-            overflow == 0 && !unknown && state.stored_mask >> self.pages == 0,
+            !overflow && state.stored_mask >> self.pages == 0,
             "a state field outside the packed encoding's range (engine::pack): {state:?}"
         );
         words
@@ -283,18 +299,16 @@ mod tests {
     #[test]
     fn fields_cross_word_boundaries_and_come_back() {
         let mut words = [0u64; 2];
-        let mut w = Writer {
-            words: &mut words,
-            pos: 0,
-            overflow: 0,
-        };
+        let mut w = Writer::new(&mut words);
         w.put(0b101, 3);
         w.put(u64::MAX >> 4, 60); // crosses into word 1
         w.put(0x3ff, 10);
         w.put(0, 0);
-        assert_eq!(w.overflow, 0);
+        assert!(!w.finish());
+        let mut spare = [0u64; 2];
+        let mut w = Writer::new(&mut spare);
         w.put(4, 2);
-        assert_ne!(w.overflow, 0, "4 does not fit in 2 bits");
+        assert!(w.finish(), "4 does not fit in 2 bits");
         let mut r = Reader { words: &words, pos: 0 };
         assert_eq!(r.get(3), 0b101);
         assert_eq!(r.get(60), u64::MAX >> 4);

@@ -45,6 +45,16 @@ pub type Perm = [u8; THREADS_MAX];
 
 const IDENTITY: Perm = [0, 1, 2, 3, 4, 5, 6, 7];
 
+const IDENTITY_VALUES: [u8; 256] = {
+    let mut map = [0u8; 256];
+    let mut v = 0;
+    while v < 256 {
+        map[v] = v as u8;
+        v += 1;
+    }
+    map
+};
+
 /// The symmetry group of one program.
 #[derive(Clone, Debug)]
 pub struct Symmetry {
@@ -166,10 +176,7 @@ impl Symmetry {
     /// of `perm[t]`, and its stored values those of `perm[t]`.
     pub fn apply(&self, state: &State, perm: &Perm) -> State {
         let mut out = *state;
-        let mut value_map = [0u8; 256];
-        for (v, slot) in value_map.iter_mut().enumerate() {
-            *slot = v as u8;
-        }
+        let mut value_map = IDENTITY_VALUES;
         for class in &self.classes {
             for &t in class {
                 let to = perm[t] as usize;
