@@ -171,6 +171,41 @@ fn exhaustive_scaled(bencher: Bencher, name: &str) {
     bench_explore(bencher, scaled(name));
 }
 
+/// Three interchangeable users (policy `mainline`), with and without
+/// symmetry reduction: the counter is the states stored.
+const SCALES_SYMMETRIC: [&str; 2] = ["p1-u3-c2", "p2-u3-c1"];
+
+fn symmetric(name: &str) -> &'static Program {
+    static PROGRAMS: LazyLock<Vec<(String, Program)>> = LazyLock::new(|| {
+        [(1, 3, 2), (2, 3, 1)]
+            .into_iter()
+            .map(|(pages, users, cycles)| {
+                let scale = Scale { pages, users, cycles };
+                (scale.name(), scaled_program("mainline", scale))
+            })
+            .collect()
+    });
+    &PROGRAMS.iter().find(|(n, _)| n == name).expect("a symmetric scale").1
+}
+
+#[divan::bench(args = SCALES_SYMMETRIC, sample_count = 5)]
+fn exhaustive_symmetric(bencher: Bencher, name: &str) {
+    bench_explore(bencher, symmetric(name));
+}
+
+#[divan::bench(args = SCALES_SYMMETRIC, sample_count = 5)]
+fn exhaustive_symmetric_unreduced(bencher: Bencher, name: &str) {
+    let program = symmetric(name);
+    let limits = ExploreLimits {
+        symmetry: false,
+        ..ExploreLimits::default()
+    };
+    let states = explore(program, &ORACLES, &limits).states;
+    bencher
+        .counter(ItemsCount::new(states))
+        .bench_local(|| explore(program, &ORACLES, &limits));
+}
+
 /// The whole standard matrix explored, one cell after another.
 #[divan::bench(sample_count = 10)]
 fn exhaustive_standard_matrix(bencher: Bencher) {

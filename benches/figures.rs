@@ -3,7 +3,8 @@
 //!
 //! `cargo bench --bench figures -- SECTION`, where SECTION is one of
 //! `walk` (random walk and PCT per standard cell), `first-failure`,
-//! `exhaustive`, `family`, `parallel`, or `explore-one POLICY PAGES USERS CYCLES`
+//! `exhaustive`, `family`, `parallel`, `symmetry` (three users, with and
+//! without symmetry reduction), or `explore-one POLICY PAGES USERS CYCLES`
 //! (one exhaustive search, for measuring its peak memory from outside), or
 //! `scenario-text PAGES USERS CYCLES` (a scaled scenario as a `.ff` file for the CLI).
 //! Timings are medians of several samples on one thread unless a figure says otherwise.
@@ -15,7 +16,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use freezefuzz::engine::campaign::{CampaignConfig, Shard, campaign};
-use freezefuzz::engine::explore::{BYTES_PER_STATE, ExploreLimits, explore};
+use freezefuzz::engine::explore::{ExploreLimits, bytes_per_state, explore};
 use freezefuzz::engine::program::Program;
 use freezefuzz::engine::run::run;
 use freezefuzz::engine::scheduler::SchedulerKind;
@@ -47,6 +48,7 @@ fn main() {
         Some("exhaustive") => exhaustive_section(&oracles),
         Some("family") => family_section(&oracles),
         Some("parallel") => parallel_section(&oracles),
+        Some("symmetry") => symmetry_section(&oracles),
         Some("scenario-text") => {
             let number = |i: usize| args[i].parse::<usize>().expect("a number");
             print!(
@@ -246,7 +248,7 @@ fn exhaustive_section(oracles: &OracleSet) {
         whole.wall.as_secs_f64() * 1e3,
         states_total as f64 / whole.per_core(),
         total * 1e3,
-        BYTES_PER_STATE
+        programs.iter().map(bytes_per_state).max().unwrap_or(0)
     );
 }
 
@@ -283,7 +285,7 @@ fn family_section(oracles: &OracleSet) {
                 found.transitions,
                 time.per_core(),
                 found.states as f64 / time.per_core(),
-                (found.states * BYTES_PER_STATE + found.transitions * 4) as f64 / (1 << 20) as f64,
+                (found.states * bytes_per_state(&program) + found.transitions * 4) as f64 / (1 << 20) as f64,
                 found.outcomes,
                 steps / 1e6,
                 pct_steps / 1e6,
@@ -343,4 +345,40 @@ fn parallel_section(oracles: &OracleSet) {
         bests[0] / bests[1],
         results[0] == results[1]
     );
+}
+
+/// Scaled scenarios with up to three users, explored with and without
+/// symmetry reduction: the states saved, and that the verdicts agree.
+fn symmetry_section(oracles: &OracleSet) {
+    println!(
+        "| policy | scenario | states (full) | states (symmetry) | ratio | transitions (full) | transitions (symmetry) | CPU s (full) | CPU s (symmetry) | same outcomes and shortest depths |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
+    let full_limits = ExploreLimits {
+        symmetry: false,
+        ..ExploreLimits::default()
+    };
+    for policy in FAMILY_POLICIES {
+        for (pages, users, cycles) in [(1, 3, 2), (2, 2, 2), (2, 3, 1), (2, 3, 2), (3, 2, 2)] {
+            let program = scaled_program(policy, Scale { pages, users, cycles });
+            let (mut full, mut reduced) = (None, None);
+            let full_time = median_time(1, || full = Some(explore(&program, oracles, &full_limits)));
+            let reduced_time = median_time(1, || reduced = Some(explore(&program, oracles, &ExploreLimits::default())));
+            let (full, reduced) = (full.expect("explored"), reduced.expect("explored"));
+            let depths = |e: &freezefuzz::engine::explore::Exploration| {
+                e.shortest.iter().map(|s| s.as_ref().map(|s| s.depth)).collect::<Vec<_>>()
+            };
+            println!(
+                "| {policy} | p{pages}-u{users}-c{cycles} | {} | {} | {:.2} | {} | {} | {:.2} | {:.2} | {} |",
+                full.states,
+                reduced.states,
+                full.states as f64 / reduced.states as f64,
+                full.transitions,
+                reduced.transitions,
+                full_time.per_core(),
+                reduced_time.per_core(),
+                full.outcomes == reduced.outcomes && depths(&full) == depths(&reduced)
+            );
+        }
+    }
 }

@@ -17,10 +17,13 @@
 //!   longer than the budget. The witness is a path that runs into the cycle
 //!   and around it until the budget is passed.
 //!
-//! The visited set holds exact states (no fingerprints), so there is no
-//! collision probability to report.
+//! The visited set holds exact states, packed ([`crate::engine::pack`]; no
+//! fingerprints, so there is no collision probability to report), one per
+//! orbit of interchangeable threads when symmetry reduction applies
+//! ([`crate::engine::symmetry`]). Batches of states are expanded by
+//! `jobs` workers and merged in id order, so the result does not depend on
+//! the number of workers. docs/exploration.md explains each reduction.
 
-use std::collections::VecDeque;
 use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
@@ -215,43 +218,94 @@ fn decode_choice(byte: u8) -> Choice {
     }
 }
 
-/// The visited set, the breadth-first queue and the parent links.
+/// States per segment of [`Segmented`].
+const SEGMENT: usize = 1 << 16;
+
+/// A growable array in fixed segments: growing never moves what is stored,
+/// so it never holds an old and a new copy at once (as a doubling `Vec`
+/// would while it reallocates), and it costs at most one segment of slack.
+struct Segmented<T: Copy> {
+    segments: Vec<Box<[T]>>,
+    len: usize,
+}
+
+impl<T: Copy> Segmented<T> {
+    fn new() -> Segmented<T> {
+        Segmented {
+            segments: Vec::new(),
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, value: T) {
+        if self.len == self.segments.len() * SEGMENT {
+            self.segments.push(vec![value; SEGMENT].into_boxed_slice());
+        }
+        self.segments[self.len / SEGMENT][self.len % SEGMENT] = value;
+        self.len += 1;
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> T {
+        self.segments[i / SEGMENT][i % SEGMENT]
+    }
+
+    fn bytes(&self) -> u64 {
+        (self.segments.len() * SEGMENT * std::mem::size_of::<T>()) as u64
+    }
+
+    /// Whether the next push allocates a segment, and its size.
+    fn growth(&self, slack: usize) -> u64 {
+        if self.len + slack > self.segments.len() * SEGMENT {
+            (SEGMENT * std::mem::size_of::<T>()) as u64
+        } else {
+            0
+        }
+    }
+}
+
+/// The visited set and the parent links. The states not yet expanded are
+/// the ids from the cursor on: ids are given in discovery order, which is
+/// also the order of expansion.
 struct Visited<const W: usize> {
-    /// Packed canonical state → id (ids are given in discovery order, which
-    /// is also the order of expansion).
-    table: HashTable<([u64; W], u32)>,
-    /// Discovered, not yet expanded (ids `expanded..`).
-    queue: VecDeque<[u64; W]>,
-    parent: Vec<u32>,
-    choice: Vec<u8>,
+    /// Each id's packed canonical state.
+    keys: Segmented<[u64; W]>,
+    /// The ids, hashed by their keys.
+    table: HashTable<u32>,
+    parent: Segmented<u32>,
+    choice: Segmented<u8>,
     /// The first id of each breadth-first level (ids increase with depth).
     level_starts: Vec<u32>,
 }
 
 impl<const W: usize> Visited<W> {
     fn len(&self) -> usize {
-        self.parent.len()
+        self.keys.len
     }
 
     fn find(&self, key: &[u64; W]) -> Option<u32> {
         let hash = FxBuildHasher.hash_one(key);
-        self.table.find(hash, |(k, _)| k == key).map(|&(_, id)| id)
+        self.table
+            .find(hash, |&id| self.keys.get(id as usize) == *key)
+            .copied()
     }
 
     /// The id of `key`, and whether it is new (then queued at `depth`).
     fn insert(&mut self, key: [u64; W], parent: u32, choice: Choice, depth: u32) -> (u32, bool) {
         let hash = FxBuildHasher.hash_one(key);
-        let id = self.parent.len() as u32;
-        match self
-            .table
-            .entry(hash, |(k, _)| *k == key, |(k, _)| FxBuildHasher.hash_one(k))
-        {
-            hashbrown::hash_table::Entry::Occupied(entry) => return (entry.get().1, false),
+        let id = self.keys.len as u32;
+        let keys = &self.keys;
+        match self.table.entry(
+            hash,
+            |&other| keys.get(other as usize) == key,
+            |&other| FxBuildHasher.hash_one(keys.get(other as usize)),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(entry) => return (*entry.get(), false),
             hashbrown::hash_table::Entry::Vacant(entry) => {
-                entry.insert((key, id));
+                entry.insert(id);
             }
         }
-        self.queue.push_back(key);
+        self.keys.push(key);
         self.parent.push(parent);
         self.choice.push(encode_choice(choice));
         if self.level_starts.len() as u32 == depth {
@@ -267,40 +321,38 @@ impl<const W: usize> Visited<W> {
     /// The choices from the initial state to `id`.
     fn path(&self, mut id: u32) -> Vec<Choice> {
         let mut choices = Vec::new();
-        while self.parent[id as usize] != u32::MAX {
-            choices.push(decode_choice(self.choice[id as usize]));
-            id = self.parent[id as usize];
+        while self.parent.get(id as usize) != u32::MAX {
+            choices.push(decode_choice(self.choice.get(id as usize)));
+            id = self.parent.get(id as usize);
         }
         choices.reverse();
         choices
     }
 
-    /// Bytes held now (capacities, not lengths), and the most one growth of
-    /// any of the tables would add on top (the old and the new allocation
-    /// coexist while it moves).
-    fn bytes(&self, edges: &Vec<u32>, offsets: &Vec<u64>) -> (u64, u64) {
-        let entry = std::mem::size_of::<([u64; W], u32)>() as u64 + 1;
-        // hashbrown keeps at most 7/8 of its buckets full.
-        let table = self.table.capacity() as u64 * 8 / 7 * entry;
-        let queue = self.queue.capacity() as u64 * 8 * W as u64;
-        let links = self.parent.capacity() as u64 * 4 + self.choice.capacity() as u64;
-        let edges_bytes = edges.capacity() as u64 * 4 + offsets.capacity() as u64 * 8;
-        let cycle = self.len() as u64 * CYCLE_CHECK_BYTES;
-        let now = table + queue + links + edges_bytes + cycle;
-        // Slack for one expansion: at most 2 × threads new entries and edges.
+    /// Bytes held now (capacities, not lengths, and the cycle check's
+    /// arrays to come), and the most that the next expansion's growth could
+    /// add on top (a hash table's old and new allocations coexist while it
+    /// grows).
+    fn bytes(&self, edges: &Segmented<u32>, offsets: &Segmented<u64>) -> (u64, u64) {
+        // hashbrown keeps at most 7/8 of its buckets full: 4 bytes and a
+        // control byte per bucket.
+        let table = self.table.capacity() as u64 * 8 / 7 * 5;
+        let now = table
+            + self.keys.bytes()
+            + self.parent.bytes()
+            + self.choice.bytes()
+            + edges.bytes()
+            + offsets.bytes()
+            + self.len() as u64 * CYCLE_CHECK_BYTES;
+        // At most 2 × threads new states and edges per expansion.
         let slack = 2 * crate::model::THREADS_MAX;
-        let mut growth = 0u64;
+        let mut growth = self.keys.growth(slack)
+            + self.parent.growth(slack)
+            + self.choice.growth(slack)
+            + edges.growth(slack)
+            + offsets.growth(1);
         if self.table.len() + slack > self.table.capacity() {
-            growth = growth.max(2 * table);
-        }
-        if self.queue.len() + slack > self.queue.capacity() {
-            growth = growth.max(2 * queue);
-        }
-        if self.parent.len() + slack > self.parent.capacity() {
-            growth = growth.max(2 * links);
-        }
-        if edges.len() + slack > edges.capacity() || offsets.len() + 1 > offsets.capacity() {
-            growth = growth.max(2 * edges_bytes);
+            growth += 2 * table;
         }
         (now, growth)
     }
@@ -320,10 +372,10 @@ fn search<const W: usize>(
         }
     };
     let mut visited: Visited<W> = Visited {
+        keys: Segmented::new(),
         table: HashTable::new(),
-        queue: VecDeque::new(),
-        parent: Vec::new(),
-        choice: Vec::new(),
+        parent: Segmented::new(),
+        choice: Segmented::new(),
         level_starts: Vec::new(),
     };
     visited.insert(
@@ -336,8 +388,9 @@ fn search<const W: usize>(
         0,
     );
     // Successor lists in CSR form: edges of state i are edges[offsets[i]..offsets[i+1]].
-    let mut offsets: Vec<u64> = vec![0];
-    let mut edges: Vec<u32> = Vec::new();
+    let mut offsets: Segmented<u64> = Segmented::new();
+    offsets.push(0);
+    let mut edges: Segmented<u32> = Segmented::new();
 
     let reduction = limits.reduce.then(|| Reduction::new(program));
     let mut first: [Option<u32>; OUTCOMES_MAX] = [None; OUTCOMES_MAX];
@@ -352,16 +405,14 @@ fn search<const W: usize>(
     // into successor lists, then merged into the visited set one state at a
     // time in id order: the ids, parents, edges and limits are exactly those
     // of a one-state-at-a-time search, whatever the number of workers.
-    'search: while !visited.queue.is_empty() {
+    'search: while (cursor as usize) < visited.len() {
         // A batch never spans two levels, so that each state's depth is known.
-        let level_end = visited.level_starts.get(d as usize + 1).copied().unwrap_or(u32::MAX);
-        let in_level = if level_end == u32::MAX {
-            visited.queue.len()
-        } else {
-            (level_end - cursor) as usize
-        };
-        let take = in_level.min(BATCH).min(visited.queue.len());
-        let batch: Vec<[u64; W]> = visited.queue.drain(..take).collect();
+        let level_end = visited
+            .level_starts
+            .get(d as usize + 1)
+            .map_or(visited.len(), |&start| start as usize);
+        let take = (level_end - cursor as usize).min(BATCH);
+        let batch: Vec<[u64; W]> = (0..take).map(|i| visited.keys.get(cursor as usize + i)).collect();
         let expand_all = |keys: &[[u64; W]]| -> Vec<Expansion<W>> {
             keys.iter()
                 .map(|key| expand(program, oracles, packer, &canon, reduction.as_ref(), key))
@@ -408,7 +459,7 @@ fn search<const W: usize>(
                     edges.push(id);
                 }
             }
-            offsets.push(edges.len() as u64);
+            offsets.push(edges.len as u64);
             cursor += 1;
             if visited.len() as u64 > limits.states_max {
                 limit = Some(LimitHit::States(limits.states_max));
@@ -427,7 +478,8 @@ fn search<const W: usize>(
         }
     }
     let explored = cursor as usize;
-    drop(std::mem::take(&mut visited.queue));
+    // The hash table is not needed past the search: free it for the cycle check.
+    visited.table = HashTable::new();
 
     // A schedule on representatives, as one that replays on the program.
     let concrete = |choices: Vec<Choice>| match symmetry {
@@ -450,11 +502,11 @@ fn search<const W: usize>(
     let mut longest_run = None;
     if limit.is_none() {
         let n = explored;
-        let succ = |i: usize| &edges[offsets[i] as usize..offsets[i + 1] as usize];
+        let succ = |i: usize| (offsets.get(i) as usize..offsets.get(i + 1) as usize).map(|k| edges.get(k));
         // Kahn's algorithm; `longest[i]` is the longest path from the initial state.
         let mut indegree = vec![0u32; n];
         for i in 0..n {
-            for &t in succ(i) {
+            for t in succ(i) {
                 indegree[t as usize] += 1;
             }
         }
@@ -466,7 +518,7 @@ fn search<const W: usize>(
             let i = queue[head] as usize;
             head += 1;
             removed[i] = true;
-            for &t in succ(i) {
+            for t in succ(i) {
                 let t = t as usize;
                 longest[t] = longest[t].max(longest[i] + 1);
                 indegree[t] -= 1;
@@ -484,7 +536,7 @@ fn search<const W: usize>(
             while changed {
                 changed = false;
                 for i in 0..n {
-                    if alive[i] && !succ(i).iter().any(|&t| alive[t as usize]) {
+                    if alive[i] && !succ(i).any(|t| alive[t as usize]) {
                         alive[i] = false;
                         changed = true;
                     }
@@ -493,20 +545,19 @@ fn search<const W: usize>(
             if let Some(entry) = (0..n).find(|&i| alive[i]) {
                 let mut choices = visited.path(entry as u32);
                 let entry_depth = choices.len() as u32;
-                // The representative of `entry`, replayed along its path.
-                let mut state = packer.unpack::<W>(&canon(&program.initial), &program.initial);
-                for choice in &choices {
-                    exec::step(program, &mut state, choice.thread as usize, choice.fire);
-                    state = packer.unpack::<W>(&canon(&state), &program.initial);
-                }
+                // Around the endless part: from each state, the first
+                // successor edge that stays in it. A state's edges are its
+                // successors in expansion order (or, reduced, the one taken),
+                // so the step is the one whose canonical key is the target's.
+                let mut at = entry;
                 while choices.len() as u64 <= limits.steps_max as u64 {
-                    let (choice, next) = alive_successor(program, &state, |s| {
-                        visited
-                            .find(&canon(s))
-                            .is_some_and(|id| alive[id as usize])
-                    });
-                    choices.push(choice);
-                    state = packer.unpack::<W>(&canon(&next), &program.initial);
+                    let target = succ(at)
+                        .find(|&t| alive[t as usize])
+                        .expect("alive states have alive successors") as usize;
+                    let from = packer.unpack::<W>(&visited.keys.get(at), &program.initial);
+                    let want = visited.keys.get(target);
+                    choices.push(successor_choice(program, &from, |s| canon(s) == want));
+                    at = target;
                 }
                 outcomes.insert(Outcome::StepLimit);
                 shortest[Outcome::StepLimit as usize] = Some(Shortest {
@@ -523,7 +574,7 @@ fn search<const W: usize>(
         }
     }
 
-    let transitions = edges.len() as u64;
+    let transitions = edges.len as u64;
     let max_depth = visited.depth(explored.max(1) as u32 - 1);
     let reductions = Reductions {
         symmetry: symmetry
@@ -638,8 +689,8 @@ fn expand<const W: usize>(
     }
 }
 
-/// A step from `from` to a successor that `alive` accepts (one exists).
-fn alive_successor(program: &Program, from: &State, alive: impl Fn(&State) -> bool) -> (Choice, State) {
+/// The step from `from` to a successor that `wanted` accepts (one exists).
+fn successor_choice(program: &Program, from: &State, wanted: impl Fn(&State) -> bool) -> Choice {
     for thread in 0..program.threads.len() {
         if !exec::enabled(program, from, thread) {
             continue;
@@ -650,14 +701,13 @@ fn alive_successor(program: &Program, from: &State, alive: impl Fn(&State) -> bo
             }
             let mut next = *from;
             exec::step(program, &mut next, thread, fire);
-            if alive(&next) {
-                let choice = Choice {
+            if wanted(&next) {
+                return Choice {
                     thread: thread as u8,
                     fire,
                 };
-                return (choice, next);
             }
         }
     }
-    unreachable!("alive states have alive successors")
+    unreachable!("the target is a successor")
 }

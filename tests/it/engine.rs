@@ -548,8 +548,14 @@ fn partial_order_reduction_keeps_every_verdict() {
         reduce: true,
         ..ExploreLimits::default()
     };
+    // Against the full graph: no symmetry reduction either.
+    let full_limits = ExploreLimits {
+        symmetry: false,
+        ..ExploreLimits::default()
+    };
     for program in &programs {
-        let full = exhaustive(program);
+        let full = explore::explore(program, &oracles, &full_limits);
+        assert!(full.complete());
         let reduced = explore::explore(program, &oracles, &reduced_limits);
         assert!(reduced.complete());
         assert_eq!(
@@ -750,7 +756,10 @@ fn symmetric_family() -> Vec<Program> {
         }
     };
     let workspace = freezefuzz::dsl::load(&files, &mut read).unwrap_or_else(|e| panic!("{e}"));
-    for policy in &workspace.policies {
+    // Policies with each verdict: safe, frozen-write, deadlock, lost-write
+    // (stored values compared), lost-write through an I/O error.
+    let policies = ["mainline", "no-block", "block-on-mapped", "skip-frozen", "drop-on-error"];
+    for policy in workspace.policies.iter().filter(|p| policies.contains(&p.name.as_str())) {
         for scenario in &workspace.scenarios {
             programs.push(program::compile(policy, scenario).unwrap());
         }
@@ -805,7 +814,7 @@ fn symmetry_reduction_keeps_every_verdict() {
         }
         lost_writes += full.outcomes.contains(Outcome::LostWrite) as usize;
     }
-    assert!(reduced_cells >= 40, "the family exercises the reduction");
+    assert!(reduced_cells >= 25, "the family exercises the reduction");
     assert!(lost_writes > 0, "the family reaches lost-write, whose values are permuted");
 }
 
