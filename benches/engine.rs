@@ -185,7 +185,11 @@ fn symmetric(name: &str) -> &'static Program {
             })
             .collect()
     });
-    &PROGRAMS.iter().find(|(n, _)| n == name).expect("a symmetric scale").1
+    &PROGRAMS
+        .iter()
+        .find(|(n, _)| n == name)
+        .expect("a symmetric scale")
+        .1
 }
 
 #[divan::bench(args = SCALES_SYMMETRIC, sample_count = 5)]

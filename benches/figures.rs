@@ -363,10 +363,15 @@ fn symmetry_section(oracles: &OracleSet) {
             let program = scaled_program(policy, Scale { pages, users, cycles });
             let (mut full, mut reduced) = (None, None);
             let full_time = median_time(1, || full = Some(explore(&program, oracles, &full_limits)));
-            let reduced_time = median_time(1, || reduced = Some(explore(&program, oracles, &ExploreLimits::default())));
+            let reduced_time = median_time(1, || {
+                reduced = Some(explore(&program, oracles, &ExploreLimits::default()))
+            });
             let (full, reduced) = (full.expect("explored"), reduced.expect("explored"));
             let depths = |e: &freezefuzz::engine::explore::Exploration| {
-                e.shortest.iter().map(|s| s.as_ref().map(|s| s.depth)).collect::<Vec<_>>()
+                e.shortest
+                    .iter()
+                    .map(|s| s.as_ref().map(|s| s.depth))
+                    .collect::<Vec<_>>()
             };
             println!(
                 "| {policy} | p{pages}-u{users}-c{cycles} | {} | {} | {:.2} | {} | {} | {:.2} | {:.2} | {} |",

@@ -398,7 +398,12 @@ fn search<const W: usize>(
     let mut cursor = 0u32;
     let mut d = 0u32;
     let pool = (limits.jobs > 1)
-        .then(|| rayon::ThreadPoolBuilder::new().num_threads(limits.jobs).build().ok())
+        .then(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(limits.jobs)
+                .build()
+                .ok()
+        })
         .flatten();
 
     // Batches of the queue's front are expanded (in parallel with `jobs`)
@@ -553,7 +558,8 @@ fn search<const W: usize>(
                 while choices.len() as u64 <= limits.steps_max as u64 {
                     let target = succ(at)
                         .find(|&t| alive[t as usize])
-                        .expect("alive states have alive successors") as usize;
+                        .expect("alive states have alive successors")
+                        as usize;
                     let from = packer.unpack::<W>(&visited.keys.get(at), &program.initial);
                     let want = visited.keys.get(target);
                     choices.push(successor_choice(program, &from, |s| canon(s) == want));

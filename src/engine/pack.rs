@@ -72,7 +72,11 @@ impl Writer<'_> {
     /// `width` is at most 64.
     #[inline(always)]
     fn put(&mut self, value: u64, width: u32) {
-        let kept = if width >= 64 { value } else { value & ((1u64 << width) - 1) };
+        let kept = if width >= 64 {
+            value
+        } else {
+            value & ((1u64 << width) - 1)
+        };
         self.overflow |= value ^ kept;
         self.acc = (self.acc << width) | kept as u128;
         self.held += width;
@@ -109,7 +113,11 @@ impl Reader<'_> {
         let word = (self.pos / 64) as usize;
         let offset = self.pos % 64;
         let room = 64 - offset;
-        let mask = if width >= 64 { u64::MAX } else { (1u64 << width) - 1 };
+        let mask = if width >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << width) - 1
+        };
         let value = if width <= room {
             self.words[word] >> (room - width)
         } else {
@@ -195,7 +203,8 @@ impl Packer {
         for (i, &v) in packer.from_index.iter().enumerate() {
             packer.to_index[v as usize] = i as u8;
         }
-        let per_page = packer.flags_bits + 2 * packer.small_bits + packer.owner_bits + 3 * packer.value_bits + 1;
+        let per_page =
+            packer.flags_bits + 2 * packer.small_bits + packer.owner_bits + 3 * packer.value_bits + 1;
         packer.bits = threads as u32 * packer.pc_bits
             + packer.level_bits
             + threads as u32
@@ -309,7 +318,10 @@ mod tests {
         let mut w = Writer::new(&mut spare);
         w.put(4, 2);
         assert!(w.finish(), "4 does not fit in 2 bits");
-        let mut r = Reader { words: &words, pos: 0 };
+        let mut r = Reader {
+            words: &words,
+            pos: 0,
+        };
         assert_eq!(r.get(3), 0b101);
         assert_eq!(r.get(60), u64::MAX >> 4);
         assert_eq!(r.get(10), 0x3ff);

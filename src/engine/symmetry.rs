@@ -69,7 +69,11 @@ pub struct Symmetry {
 /// A thread's code with its stored values replaced by their rank in the
 /// thread's own value list (equal for interchangeable threads), and that
 /// list.
-fn shape(program: &Program, thread: usize) -> (Vec<u8>, Vec<(Op, u8, u16, u16, u8)>) {
+/// One instruction with its stored value replaced by the value's rank: the
+/// op, the rank, `next`, `alt` and the fault span mark.
+type ShapedInstr = (Op, u8, u16, u16, u8);
+
+fn shape(program: &Program, thread: usize) -> (Vec<u8>, Vec<ShapedInstr>) {
     let code = &program.threads[thread];
     let mut values: Vec<u8> = Vec::new();
     let mut ops = Vec::with_capacity(code.code.len());
@@ -129,7 +133,11 @@ impl Symmetry {
             initial[page.mem as usize] = true;
             initial[page.disk as usize] = true;
         }
-        let own_values = |t: usize| values[t].iter().all(|&v| storers[v as usize] == 1 && !initial[v as usize]);
+        let own_values = |t: usize| {
+            values[t]
+                .iter()
+                .all(|&v| storers[v as usize] == 1 && !initial[v as usize])
+        };
         let mut classes: Vec<Vec<usize>> = Vec::new();
         let mut placed = vec![false; threads];
         for a in 0..threads {
@@ -137,10 +145,10 @@ impl Symmetry {
                 continue;
             }
             let mut class = vec![a];
-            for b in a + 1..threads {
-                if !placed[b] && own_values(b) && same_code(program, a, b) {
+            for (b, placed_b) in placed.iter_mut().enumerate().skip(a + 1) {
+                if !*placed_b && own_values(b) && same_code(program, a, b) {
                     class.push(b);
-                    placed[b] = true;
+                    *placed_b = true;
                 }
             }
             placed[a] = true;
@@ -187,9 +195,9 @@ impl Symmetry {
             }
         }
         let mut readers = 0u8;
-        for t in 0..self.threads {
+        for (t, &to) in perm.iter().enumerate().take(self.threads) {
             if state.umount_readers & (1 << t) != 0 {
-                readers |= 1 << perm[t];
+                readers |= 1 << to;
             }
         }
         out.umount_readers = readers;
@@ -277,7 +285,12 @@ impl Symmetry {
     /// Maps a schedule found on canonical representatives (each choice made
     /// in the representative of the state reached so far) to the schedule of
     /// the real program that visits the same orbits.
-    pub fn lift<const W: usize>(&self, program: &Program, packer: &Packer, choices: &[Choice]) -> Vec<Choice> {
+    pub fn lift<const W: usize>(
+        &self,
+        program: &Program,
+        packer: &Packer,
+        choices: &[Choice],
+    ) -> Vec<Choice> {
         let mut state = program.initial;
         let mut out = Vec::with_capacity(choices.len());
         for choice in choices {

@@ -347,6 +347,18 @@ fn exploration_limits_are_explicit() {
     assert!(!result.complete());
     // An incomplete search never reaches a terminal state this shallow: no claim of safety.
     assert!(!result.outcomes.contains(Outcome::Safe));
+    // The memory guard stops the search before the allocation that would
+    // pass it, and names the flag.
+    let limits = ExploreLimits {
+        memory_max: 1 << 20,
+        ..ExploreLimits::default()
+    };
+    let result = explore::explore(program, &OracleSet::standard(), &limits);
+    assert_eq!(
+        result.limit.unwrap().to_string(),
+        "memory limit (1 MiB, --max-memory)"
+    );
+    assert!(result.states < exhaustive(program).states);
 }
 
 #[test]
@@ -722,7 +734,10 @@ fn scaled_scenario(pages: usize, users: usize, cycles: usize, faults: &str) -> S
         let unmaps: String = (0..pages).map(|j| format!("munmap p{j}; ")).collect();
         text += &format!("    thread user{user} {{ {stores}{unmaps}}}\n");
     }
-    text += &format!("    thread freezer {{ {}}}\n    flusher;\n", "freeze; thaw; ".repeat(cycles));
+    text += &format!(
+        "    thread freezer {{ {}}}\n    flusher;\n",
+        "freeze; thaw; ".repeat(cycles)
+    );
     if !faults.is_empty() {
         text += &format!("    faults {{ {faults} }}\n");
     }
@@ -742,8 +757,18 @@ fn symmetric_family() -> Vec<Program> {
     for (pages, users, cycles) in scales {
         family += &scaled_scenario(pages, users, cycles, "");
     }
-    family += &scaled_scenario(1, 2, 1, "io-error probability 0.5 max 1; evict probability 0.5 max 1;");
-    family += &scaled_scenario(1, 3, 1, "trylock-fail probability 0.5 max 1; emergency-thaw probability 0.5 max 1;");
+    family += &scaled_scenario(
+        1,
+        2,
+        1,
+        "io-error probability 0.5 max 1; evict probability 0.5 max 1;",
+    );
+    family += &scaled_scenario(
+        1,
+        3,
+        1,
+        "trylock-fail probability 0.5 max 1; emergency-thaw probability 0.5 max 1;",
+    );
     let mut files = support::shipped_files();
     files.retain(|f| !f.ends_with("standard.ff"));
     files.push(support::root().join("tests/data/faults/faults.ff"));
@@ -758,8 +783,18 @@ fn symmetric_family() -> Vec<Program> {
     let workspace = freezefuzz::dsl::load(&files, &mut read).unwrap_or_else(|e| panic!("{e}"));
     // Policies with each verdict: safe, frozen-write, deadlock, lost-write
     // (stored values compared), lost-write through an I/O error.
-    let policies = ["mainline", "no-block", "block-on-mapped", "skip-frozen", "drop-on-error"];
-    for policy in workspace.policies.iter().filter(|p| policies.contains(&p.name.as_str())) {
+    let policies = [
+        "mainline",
+        "no-block",
+        "block-on-mapped",
+        "skip-frozen",
+        "drop-on-error",
+    ];
+    for policy in workspace
+        .policies
+        .iter()
+        .filter(|p| policies.contains(&p.name.as_str()))
+    {
         for scenario in &workspace.scenarios {
             programs.push(program::compile(policy, scenario).unwrap());
         }
@@ -796,7 +831,11 @@ fn symmetry_reduction_keeps_every_verdict() {
                 full.shortest[outcome as usize].as_ref().unwrap(),
             );
             assert_eq!(r.depth, f.depth, "{cell} {outcome}");
-            let steps_max = if outcome == Outcome::StepLimit { 10_000 } else { 1000 };
+            let steps_max = if outcome == Outcome::StepLimit {
+                10_000
+            } else {
+                1000
+            };
             let (run, _) = run::replay(program, &oracles, &r.choices, steps_max)
                 .unwrap_or_else(|e| panic!("{cell} {outcome}: {e:?}"));
             assert!(run.outcomes.contains(outcome), "{cell} {outcome}");
@@ -804,9 +843,16 @@ fn symmetry_reduction_keeps_every_verdict() {
                 assert_eq!(r.choices.len() as u32, r.depth, "{cell} {outcome}");
             }
         }
-        let users = program.threads.iter().filter(|t| t.name.starts_with("user")).count();
+        let users = program
+            .threads
+            .iter()
+            .filter(|t| t.name.starts_with("user"))
+            .count();
         if users >= 2 || program.scenario == "two-freezer-threads" {
-            assert!(!reduced.reductions.symmetry.is_empty(), "{cell}: no symmetry found");
+            assert!(
+                !reduced.reductions.symmetry.is_empty(),
+                "{cell}: no symmetry found"
+            );
             assert!(reduced.states < full.states, "{cell}");
             reduced_cells += 1;
         } else {
@@ -815,7 +861,10 @@ fn symmetry_reduction_keeps_every_verdict() {
         lost_writes += full.outcomes.contains(Outcome::LostWrite) as usize;
     }
     assert!(reduced_cells >= 25, "the family exercises the reduction");
-    assert!(lost_writes > 0, "the family reaches lost-write, whose values are permuted");
+    assert!(
+        lost_writes > 0,
+        "the family reaches lost-write, whose values are permuted"
+    );
 }
 
 /// The canonical form is a function of the orbit: every permutation of the
@@ -856,7 +905,9 @@ fn canonical_states_are_the_same_for_every_permutation() {
                 if movable == 0 {
                     break;
                 }
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let mut pick = (seed >> 33) as u32 % movable.count_ones();
                 let mut thread = 0;
                 for t in 0..program.threads.len() {
