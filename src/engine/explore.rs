@@ -420,7 +420,17 @@ fn search<const W: usize>(
         let batch: Vec<[u64; W]> = (0..take).map(|i| visited.keys.get(cursor as usize + i)).collect();
         let expand_all = |keys: &[[u64; W]]| -> Vec<Expansion<W>> {
             keys.iter()
-                .map(|key| expand(program, oracles, packer, &canon, reduction.as_ref(), key))
+                .map(|key| {
+                    expand(
+                        program,
+                        oracles,
+                        packer,
+                        &canon,
+                        symmetry,
+                        reduction.as_ref(),
+                        key,
+                    )
+                })
                 .collect()
         };
         let expansions: Vec<Expansion<W>> = match &pool {
@@ -632,10 +642,23 @@ fn expand<const W: usize>(
     oracles: &OracleSet,
     packer: &Packer,
     canon: &(impl Fn(&State) -> [u64; W] + Sync),
+    symmetry: Option<&Symmetry>,
     reduction: Option<&Reduction>,
     key: &[u64; W],
 ) -> Expansion<W> {
     let state = packer.unpack::<W>(key, &program.initial);
+    // A representative whose interchangeable threads stand at distinct
+    // positions is left one when a thread outside every class steps (their
+    // positions stay sorted and distinct, so the identity is the only
+    // candidate permutation): its successor then needs packing only.
+    let untied = symmetry.is_some_and(|s| s.untied(&state));
+    let canon_after = |next: &State, thread: usize| {
+        if untied && symmetry.is_some_and(|s| !s.in_class(thread)) {
+            packer.pack::<W>(next)
+        } else {
+            canon(next)
+        }
+    };
     // Outcomes that hold however the run continues.
     let mut outcomes = oracles.judge(&RunEnd {
         program,
@@ -665,7 +688,7 @@ fn expand<const W: usize>(
                 thread: thread as u8,
                 fire: false,
             };
-            candidates.push((canon(&next), choice));
+            candidates.push((canon_after(&next, thread), choice));
         }
     }
     let mut successors = Vec::with_capacity(movable.count_ones() as usize);
@@ -684,7 +707,7 @@ fn expand<const W: usize>(
                 thread: thread as u8,
                 fire,
             };
-            successors.push((canon(&next), choice));
+            successors.push((canon_after(&next, thread), choice));
         }
     }
     Expansion {

@@ -172,6 +172,23 @@ impl Symmetry {
         &self.classes
     }
 
+    /// Whether `thread` belongs to a class of interchangeable threads.
+    #[inline]
+    pub fn in_class(&self, thread: usize) -> bool {
+        self.classes.iter().any(|c| c.contains(&thread))
+    }
+
+    /// Whether, in every class, the threads' positions strictly increase in
+    /// thread order: then the identity is the only permutation
+    /// [`Symmetry::canonical`] considers, and `state`, if a representative,
+    /// stays one when a thread outside every class steps.
+    #[inline]
+    pub fn untied(&self, state: &State) -> bool {
+        self.classes
+            .iter()
+            .all(|c| c.windows(2).all(|w| state.pc[w[0]] < state.pc[w[1]]))
+    }
+
     /// The group's order: the product of the classes' factorials.
     pub fn order(&self) -> u64 {
         self.classes
