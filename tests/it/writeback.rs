@@ -354,7 +354,7 @@ fn scenario_gen(actions_max: usize) -> impl Strategy<Value = ScenarioGen> {
 fn hunt_mainline_is_safe_on_generated_scenarios() {
     let long = std::env::var_os("FREEZEFUZZ_LONG_TESTS").is_some();
     let (cases, actions_max, states_max) = if long {
-        (3000, 3, 2_000_000)
+        (3000, 3, 500_000)
     } else {
         (300, 2, 20_000)
     };
