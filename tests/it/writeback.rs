@@ -346,28 +346,34 @@ fn scenario_gen(actions_max: usize) -> impl Strategy<Value = ScenarioGen> {
     })
 }
 
-/// `mainline` is exhaustively safe, dirty-at-freeze included, on generated
-/// scenarios. Each case's search is bounded by a state limit; a case that
-/// hits it proves nothing and is skipped — counted, and the test fails if
-/// more than a tenth of the cases are skipped.
-#[test]
-fn hunt_mainline_is_safe_on_generated_scenarios() {
-    let long = std::env::var_os("FREEZEFUZZ_LONG_TESTS").is_some();
-    let (cases, actions_max, states_max) = if long {
-        (3000, 3, 500_000)
-    } else {
-        (300, 2, 20_000)
-    };
+/// What a hunt found.
+struct Hunt {
+    /// Scenarios explored (shrinking included).
+    ran: u32,
+    /// Scenarios whose search hit the state limit: they prove nothing.
+    skipped: u32,
+    states: u64,
+    /// The shrunk counterexample (scenario text) and what went wrong.
+    counterexample: Option<(String, String)>,
+}
+
+/// Explores `policy` (shipped, or defined in `policies_text`) on `cases`
+/// generated scenarios with dirty-at-freeze on, each search bounded by
+/// `states_max`; stops at the first scenario with an outcome other than
+/// safe and shrinks it.
+fn hunt(
+    policies_text: &str,
+    policy: &str,
+    cases: u32,
+    actions_max: usize,
+    states_max: u64,
+    seed: u64,
+) -> Hunt {
     let config = Config {
         cases,
         failure_persistence: None,
         ..Config::default()
     };
-    // A fixed seed: the same cases on every run (set FREEZEFUZZ_HUNT_SEED to look elsewhere).
-    let seed: u64 = std::env::var("FREEZEFUZZ_HUNT_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(14);
     let mut seed_bytes = [0u8; 32];
     seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes));
@@ -379,8 +385,8 @@ fn hunt_mainline_is_safe_on_generated_scenarios() {
     let (ran, skipped, states) = (Cell::new(0u32), Cell::new(0u32), Cell::new(0u64));
     let result = runner.run(&scenario_gen(actions_max), |generated| {
         let text = generated.text();
-        let workspace = shipped_with(&text);
-        let program = compile(&workspace, "mainline", "hunt");
+        let workspace = shipped_with(&format!("{policies_text}\n{text}"));
+        let program = compile(&workspace, policy, "hunt");
         let result = explore::explore(&program, &oracles, &limits);
         ran.set(ran.get() + 1);
         if !result.complete() {
@@ -401,27 +407,85 @@ fn hunt_mainline_is_safe_on_generated_scenarios() {
                 )
             })
             .collect();
-        prop_assert!(bad.is_empty(), "mainline is unsafe on\n{text}{}", bad.join("\n"));
+        prop_assert!(bad.is_empty(), "{policy} is unsafe: {}", bad.join("\n"));
         Ok(())
     });
-    if let Err(error) = result {
-        match error {
-            TestError::Fail(reason, scenario) => {
-                panic!("shrunk counterexample: {reason}\n{}", scenario.text())
-            }
-            TestError::Abort(reason) => panic!("aborted: {reason}"),
-        }
+    let counterexample = match result {
+        Ok(()) => None,
+        Err(TestError::Fail(reason, scenario)) => Some((scenario.text(), reason.to_string())),
+        Err(TestError::Abort(reason)) => panic!("the hunt aborted: {reason}"),
+    };
+    Hunt {
+        ran: ran.get(),
+        skipped: skipped.get(),
+        states: states.get(),
+        counterexample,
+    }
+}
+
+/// `mainline` is exhaustively safe, dirty-at-freeze included, on generated
+/// scenarios: 1–3 pages in any initial state the kernel can reach, 1–3
+/// users (store, msync, munmap, await frozen), one freezer of 1–2 cycles or
+/// two freezers, with or without the flusher. Each case's search is bounded
+/// by a state limit; a case that hits it proves nothing and is skipped —
+/// counted, and the test fails if more than a tenth of the cases are
+/// skipped. 300 cases of up to 2 actions per user (20 000 states each);
+/// under FREEZEFUZZ_LONG_TESTS 3000 cases of up to 3 actions (500 000
+/// states each: run it with `--release`). FREEZEFUZZ_HUNT_SEED picks other
+/// cases.
+#[test]
+fn hunt_mainline_is_safe_on_generated_scenarios() {
+    let long = std::env::var_os("FREEZEFUZZ_LONG_TESTS").is_some();
+    let (cases, actions_max, states_max) = if long {
+        (3000, 3, 500_000)
+    } else {
+        (300, 2, 20_000)
+    };
+    let seed = std::env::var("FREEZEFUZZ_HUNT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(14);
+    let found = hunt("", "mainline", cases, actions_max, states_max, seed);
+    if let Some((scenario, reason)) = &found.counterexample {
+        panic!("shrunk counterexample (seed {seed}): {reason}\n{scenario}");
     }
     eprintln!(
-        "hunt: {} scenarios run (shrinking included), {} skipped at the state limit of {states_max}, {} states explored",
-        ran.get(),
-        skipped.get(),
-        states.get()
+        "hunt: {} scenarios, {} skipped at the state limit of {states_max}, {} states explored",
+        found.ran, found.skipped, found.states
     );
     assert!(
-        skipped.get() * 10 <= ran.get(),
+        found.skipped * 10 <= found.ran,
         "{} of {} scenarios hit the state limit of {states_max}: the hunt proves too little",
-        skipped.get(),
-        ran.get()
+        found.skipped,
+        found.ran
+    );
+}
+
+/// The hunt can fail: with the writeback of before issue 14 (no re-test of
+/// PG_dirty under the page lock) it finds the msync race and shrinks it to
+/// one page, a store and an msync of it, one freeze cycle and no flusher.
+#[test]
+fn the_hunt_finds_and_shrinks_the_missing_re_test() {
+    let found = hunt(
+        "policy no-retest extends mainline { writeback { lock_page; clean; submit; unlock_page; } }",
+        "no-retest",
+        100,
+        2,
+        20_000,
+        14,
+    );
+    let (scenario, reason) = found.counterexample.expect("the hunt finds the race");
+    assert!(reason.contains("frozen-write"), "{reason}");
+    assert!(
+        scenario.contains("msync p0") && scenario.contains("store p0"),
+        "{scenario}"
+    );
+    assert!(
+        scenario.contains("thread freezer { freeze; thaw; }"),
+        "{scenario}"
+    );
+    assert!(
+        !scenario.contains("p1") && !scenario.contains("flusher") && !scenario.contains("user2"),
+        "not shrunk:\n{scenario}"
     );
 }
