@@ -192,9 +192,15 @@ fn a_writeback_that_blocks_after_clean_deadlocks_a_sync_that_waits_for_it() {
     let result = exhaustive(&program, &oracles);
     assert!(result.outcomes.contains(Outcome::Deadlock), "{}", result.outcomes);
     let witness = result.shortest[Outcome::Deadlock as usize].as_ref().unwrap();
-    let (end, _) = run::replay(&program, &oracles, &witness.choices, 1000).unwrap();
+    let (end, steps) = run::replay(&program, &oracles, &witness.choices, 1000).unwrap();
     let user = program.thread_index("user").unwrap();
     let freezer = program.thread_index("freezer").unwrap();
+    // The trace and the picture say why the freezer waits.
+    let trace = freezefuzz::report::trace::render(&workspace, &program, &steps, &end);
+    assert!(trace.contains("a.writeback no → by user"), "{trace}");
+    assert!(trace.contains("— waits for writeback of a (by user)"), "{trace}");
+    let svg = freezefuzz::report::svg::render(&program, &steps, &end);
+    assert!(svg.contains("<title>user has a under writeback</title>"), "{svg}");
     // The user's write-out is in flight, and it waits for the thaw ...
     assert_eq!(end.state.pages[0].writeback_by(), 1 << user);
     assert!(matches!(
