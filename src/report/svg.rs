@@ -209,7 +209,7 @@ pub fn render(program: &Program, steps: &[TraceStep], result: &RunResult) -> Str
                 row += 1;
             }
             let names: Vec<&str> = pages.iter().map(|&p| program.pages[p].as_str()).collect();
-            let x = lanes_x + (t + 1) * LANE - 7;
+            let x = lanes_x + (t + 1) * LANE - 5;
             let y = TOP + start * ROW + 3;
             let h = (row - start) * ROW;
             let _ = writeln!(
