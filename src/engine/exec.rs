@@ -4,7 +4,10 @@
 //! No allocation, no IO: this is the hot loop of every scheduler.
 
 use crate::engine::program::{Op, Program};
-use crate::fault::{self, FaultKind, Site};
+use crate::fault::{
+    self, EmergencyThaw, Evict, Fault, FaultContext, FaultKind, IoError, SecondFreezer, StatementAt,
+    TrylockFail,
+};
 use crate::ir::{Buffers, Cond, EqOp, Pte};
 use crate::model::{State, ThreadId, record};
 
@@ -33,6 +36,7 @@ fn guard(program: &Program, state: &State, thread: ThreadId, gates: bool) -> boo
         Op::SbStart(level) => state.below(level.level()),
         Op::WaitWriters(level) => state.writers(level) == 0,
         Op::LockPage(page) => state.can_lock_page(page as usize),
+        Op::TestDirty(page) => state.writeback_settled(page as usize),
         Op::AwaitFrozen => state.has_record(record::WINDOW_EVER),
         Op::FlusherSleep => state.flusher_may_wake(program.pages.len()),
         Op::Gate(kind) => gates && gate_open(program, state, kind),
@@ -46,9 +50,8 @@ fn guard(program: &Program, state: &State, thread: ThreadId, gates: bool) -> boo
         | Op::MarkDirty(_)
         | Op::Allocate(_)
         | Op::Reserve(_)
-        | Op::Clean(_)
+        | Op::Clean { .. }
         | Op::Submit { .. }
-        | Op::TestDirty(_)
         | Op::Branch { .. }
         | Op::FailSigbus(_)
         | Op::StoreEntry { .. }
@@ -62,9 +65,7 @@ fn guard(program: &Program, state: &State, thread: ThreadId, gates: bool) -> boo
 #[inline]
 pub fn gate_open(program: &Program, state: &State, kind: FaultKind) -> bool {
     let setting = &program.faults[kind as usize];
-    setting.enabled
-        && state.faults_fired[kind as usize] < setting.max
-        && fault::gate_can_fire(kind, program, state)
+    setting.enabled && state.faults_fired[kind as usize] < setting.max && gate_can_fire(kind, program, state)
 }
 
 /// The threads that can move, as a bit mask — without the environment
@@ -135,11 +136,11 @@ pub fn stuck(program: &Program, state: &State, thread: ThreadId) -> bool {
 #[inline]
 pub fn fault_point(program: &Program, state: &State, thread: ThreadId) -> Option<FaultKind> {
     let op = program.threads[thread].code[state.pc[thread] as usize].op;
-    let kind = fault::at_site(Site::of(&op)?);
+    let kind = fault::at_site(op.site()?);
     let setting = &program.faults[kind as usize];
     (setting.enabled
         && state.faults_fired[kind as usize] < setting.max
-        && fault::statement_can_fire(kind, program, state, thread, op))
+        && statement_can_fire(kind, program, state, thread, op))
     .then_some(kind)
 }
 
@@ -200,7 +201,7 @@ pub fn step(program: &Program, state: &mut State, thread: ThreadId, fire: bool) 
         }
         Op::Gate(kind) => {
             state.faults_fired[kind as usize] += 1;
-            fault::gate_fire(kind, program, state);
+            gate_fire(kind, program, state);
         }
         Op::TryLockUmount(mode) => {
             if fire {
@@ -222,7 +223,12 @@ pub fn step(program: &Program, state: &mut State, thread: ThreadId, fire: bool) 
         Op::MarkDirty(page) => state.mark_dirty(page as usize),
         Op::Allocate(page) => state.allocate(page as usize),
         Op::Reserve(page) => state.reserve(page as usize),
-        Op::Clean(page) => state.clean(page as usize),
+        Op::Clean { page, writeback } => {
+            state.clean(page as usize);
+            if writeback {
+                state.start_writeback(thread, page as usize);
+            }
+        }
         Op::Submit { page, has_else } => {
             if fire {
                 state.faults_fired[FaultKind::IoError as usize] += 1;
@@ -259,5 +265,72 @@ pub fn step(program: &Program, state: &mut State, thread: ThreadId, fire: bool) 
         Op::Munmap(page) => state.munmap(page as usize),
         Op::Done | Op::Jump => unreachable!("stepped a thread that cannot move"),
     }
+    // Leaving a `writeback` body, however the step leaves it, completes the
+    // thread's write-out of that page (end_page_writeback).
+    let leaves = instr.leaves_to(pc);
+    if leaves != 0 {
+        state.end_writeback(thread, leaves);
+    }
     state.pc[thread] = pc;
+}
+
+/// Whether the statement fault `kind` can fire for `thread` at `op`.
+/// Shipped faults are dispatched statically (no dynamic call on the step
+/// loop's path).
+#[inline]
+fn statement_can_fire(kind: FaultKind, program: &Program, state: &State, thread: usize, op: Op) -> bool {
+    let Some(site) = op.site() else {
+        return false;
+    };
+    let umount_mode = match op {
+        Op::TryLockUmount(mode) => Some(mode),
+        _ => None,
+    };
+    let context = FaultContext {
+        program,
+        state,
+        at: Some(StatementAt {
+            thread,
+            site,
+            umount_mode,
+        }),
+    };
+    match kind {
+        FaultKind::IoError => IoError.can_fire(&context),
+        FaultKind::TrylockFail => TrylockFail.can_fire(&context),
+        _ => false,
+    }
+}
+
+/// Whether the gate of environment fault `kind` is open (budget aside).
+#[inline]
+fn gate_can_fire(kind: FaultKind, program: &Program, state: &State) -> bool {
+    let context = FaultContext {
+        program,
+        state,
+        at: None,
+    };
+    match kind {
+        FaultKind::Evict => Evict.can_fire(&context),
+        FaultKind::EmergencyThaw => EmergencyThaw.can_fire(&context),
+        FaultKind::SecondFreezer => SecondFreezer.can_fire(&context),
+        FaultKind::IoError | FaultKind::TrylockFail => false,
+        plugin => program.fault(plugin).is_some_and(|f| f.can_fire(&context)),
+    }
+}
+
+/// The effect of environment fault `kind`'s gate step.
+#[inline]
+fn gate_fire(kind: FaultKind, program: &Program, state: &mut State) {
+    match kind {
+        FaultKind::Evict => Evict.fire(program, state),
+        FaultKind::EmergencyThaw => EmergencyThaw.fire(program, state),
+        FaultKind::SecondFreezer => SecondFreezer.fire(program, state),
+        FaultKind::IoError | FaultKind::TrylockFail => {}
+        plugin => {
+            if let Some(f) = program.fault(plugin) {
+                f.fire(program, state)
+            }
+        }
+    }
 }

@@ -4,7 +4,8 @@
 //!
 //! Only the threads and pages the program has are stored, and each field
 //! gets the bits its range needs in this program: a thread's position
-//! `log2(code length)` bits, a thread reference `log2(threads + 1)`, a page
+//! `log2(code length)` bits, a thread reference `log2(threads + 1)`, a set
+//! of threads (`s_umount` readers, a page's writeback owners) a bit each, a page
 //! value an index into the program's value dictionary (the initial values
 //! and every value a store writes: nothing else can reach a page), a
 //! writer count 8 bits and only for the levels some `sb_start` raises, a
@@ -248,6 +249,7 @@ impl Packer {
             w.put(page.buffers as u64, self.small_bits);
             w.put(page.pte as u64, self.small_bits);
             w.put(page.locked_by as u64, self.owner_bits);
+            w.put(page.writeback_by as u64, self.threads as u32);
             w.put(value(page.mem), self.value_bits);
             w.put(value(page.disk), self.value_bits);
             w.put((state.stored_mask >> p) as u64 & 1, 1);
@@ -288,6 +290,7 @@ impl Packer {
             page.buffers = r.get(self.small_bits) as u8;
             page.pte = r.get(self.small_bits) as u8;
             page.locked_by = r.get(self.owner_bits) as u8;
+            page.writeback_by = r.get(self.threads as u32) as u8;
             page.mem = value(r.get(self.value_bits));
             page.disk = value(r.get(self.value_bits));
             state.stored_mask |= (r.get(1) as u8) << p;

@@ -19,8 +19,9 @@
 //!   shipped faults treat threads alike.
 //!
 //! A thread's identity appears in the state as its position (`pc`), its bit
-//! among the `s_umount` readers, the `s_umount` writer and page lock
-//! owners; [`Symmetry::apply`] permutes all of them.
+//! among the `s_umount` readers, the `s_umount` writer, page lock owners
+//! and its bit among a page's writeback owners (PG_writeback);
+//! [`Symmetry::apply`] permutes all of them.
 //!
 //! The canonical representative of a state is the least packed encoding
 //! among the permuted states whose interchangeable threads' positions are
@@ -70,8 +71,9 @@ pub struct Symmetry {
 /// thread's own value list (equal for interchangeable threads), and that
 /// list.
 /// One instruction with its stored value replaced by the value's rank: the
-/// op, the rank, `next`, `alt` and the fault span mark.
-type ShapedInstr = (Op, u8, u16, u16, u8);
+/// op, the rank, `next`, `alt`, the writeback bodies each edge leaves, and
+/// the fault span and writeback body marks.
+type ShapedInstr = (Op, u8, u16, u16, (u8, u8), u8, u8);
 
 fn shape(program: &Program, thread: usize) -> (Vec<u8>, Vec<ShapedInstr>) {
     let code = &program.threads[thread];
@@ -89,7 +91,15 @@ fn shape(program: &Program, thread: usize) -> (Vec<u8>, Vec<ShapedInstr>) {
             Op::FaultComplete { page, value } => (Op::FaultComplete { page, value: 0 }, rank(value)),
             other => (other, 0),
         };
-        ops.push((op, value, instr.next, instr.alt, code.faulting[i]));
+        ops.push((
+            op,
+            value,
+            instr.next,
+            instr.alt,
+            (instr.leaves.next, instr.leaves.alt),
+            code.faulting[i],
+            code.writeback.get(i).copied().unwrap_or(0),
+        ));
     }
     (values, ops)
 }
@@ -226,6 +236,13 @@ impl Symmetry {
             if page.locked_by != 0 {
                 page.locked_by = perm[page.locked_by as usize - 1] + 1;
             }
+            let mut writeback = 0u8;
+            for (t, &to) in perm.iter().enumerate().take(self.threads) {
+                if page.writeback_by & (1 << t) != 0 {
+                    writeback |= 1 << to;
+                }
+            }
+            page.writeback_by = writeback;
             page.mem = value_map[page.mem as usize];
             page.disk = value_map[page.disk as usize];
             out.stored[p] = value_map[state.stored[p] as usize];

@@ -6,3 +6,4 @@ mod faults;
 mod language;
 mod replay;
 mod support;
+mod writeback;
