@@ -204,8 +204,12 @@ impl Packer {
         for (i, &v) in packer.from_index.iter().enumerate() {
             packer.to_index[v as usize] = i as u8;
         }
-        let per_page =
-            packer.flags_bits + 2 * packer.small_bits + packer.owner_bits + 3 * packer.value_bits + 1;
+        let per_page = packer.flags_bits
+            + 2 * packer.small_bits
+            + packer.owner_bits
+            + threads as u32
+            + 3 * packer.value_bits
+            + 1;
         packer.bits = threads as u32 * packer.pc_bits
             + packer.level_bits
             + threads as u32
@@ -259,6 +263,11 @@ impl Packer {
         for (k, &width) in self.fault_bits.iter().enumerate() {
             w.put(state.faults_fired[k] as u64, width);
         }
+        debug_assert_eq!(
+            w.word as u32 * 64 + w.held,
+            self.bits,
+            "Packer::bits counts every field pack writes"
+        );
         let overflow = w.finish();
         assert!(
             !overflow && state.stored_mask >> self.pages == 0,
