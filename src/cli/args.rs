@@ -9,9 +9,12 @@ use freezefuzz::engine::scheduler::SchedulerKind;
 
 #[derive(Args, Debug, Clone)]
 pub(super) struct FileArgs {
-    /// Policy and scenario files to load (repeatable; default: every *.ff in policies/).
+    /// Policy and scenario files to load on top of the shipped ones (repeatable).
     #[arg(short = 'f', long = "file", value_name = "FILE", global = true)]
     pub(super) files: Vec<PathBuf>,
+    /// Leave the shipped policies and scenarios out (a file can still `extends` a shipped policy).
+    #[arg(long, global = true)]
+    pub(super) no_shipped: bool,
     /// Faults to add to every policy as an extra row `POLICY+faults`, beside
     /// the policy as written: `NAME:PROBABILITY:MAX[,…]`, e.g.
     /// `io-error:0.1:1,evict:0.05:1` (see docs/faults.md).

@@ -23,6 +23,7 @@ mod matrix;
 mod merge;
 mod progress;
 mod replay;
+mod show;
 mod shrink;
 mod witness;
 
@@ -63,6 +64,8 @@ enum Command {
     },
     /// Merge the JSON outputs of `matrix --shard K/N` into one matrix.
     Merge(merge::MergeArgs),
+    /// Print a policy as it runs (after `extends`, defaults and named bodies) or a scenario, with file:line.
+    Show(show::ShowArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -76,6 +79,7 @@ pub fn main() -> ExitCode {
         Command::Shrink(args) => shrink::run(args),
         Command::Corpus { action } => corpus::run(action),
         Command::Merge(args) => merge::run(args),
+        Command::Show(args) => show::run(args),
     }
 }
 

@@ -1,0 +1,152 @@
+//! Reviewing a policy change from any repository: the installed binary with
+//! its shipped policies built in, `show`, snapshots in insta's format,
+//! `diff`, and the pull-request recipe. Every command here runs in a
+//! temporary directory outside the checkout.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+/// The binary, run in `dir` (not the checkout: nothing from `policies/` on disk).
+fn freezefuzz_in(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("freezefuzz").expect("the binary is built");
+    cmd.current_dir(dir).env_remove("NO_COLOR").env("COLUMNS", "200");
+    cmd
+}
+
+fn run_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let output = freezefuzz_in(dir).args(args).output().expect("runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).expect("utf-8 stdout"),
+        String::from_utf8(output.stderr).expect("utf-8 stderr"),
+    )
+}
+
+const MINE: &str = "// Mine: mainline whose page_mkwrite forgets the freeze protection.\n\
+policy mine extends mainline {\n    page_mkwrite {\n        lock_page;\n    }\n}\n";
+
+#[test]
+fn the_shipped_set_is_built_in_and_files_add_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mine.ff"), MINE).unwrap();
+    // No policies/ here, yet the standard matrix runs.
+    let (code, stdout, stderr) = run_in(
+        dir.path(),
+        &[
+            "matrix",
+            "--exhaustive",
+            "--policy",
+            "mainline",
+            "--scenario",
+            "case1-racing",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("mainline"), "{stdout}");
+    // -f adds to the shipped set: both rows are there.
+    let (code, stdout, stderr) = run_in(
+        dir.path(),
+        &[
+            "matrix",
+            "--exhaustive",
+            "-f",
+            "mine.ff",
+            "--scenario",
+            "case1-racing",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let policies: Vec<&str> = report["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert!(
+        policies.contains(&"mainline") && policies.contains(&"mine"),
+        "{policies:?}"
+    );
+    // --no-shipped leaves them out, but `extends mainline` still resolves.
+    let (code, stdout, stderr) = run_in(
+        dir.path(),
+        &[
+            "matrix",
+            "--exhaustive",
+            "-f",
+            "mine.ff",
+            "--no-shipped",
+            "--format",
+            "json",
+        ],
+    );
+    // No scenario is loaded then: a clean usage error naming what to do.
+    assert_eq!(code, 2, "{stdout}");
+    assert!(stderr.contains("no scenario loaded"), "{stderr}");
+    std::fs::write(
+        dir.path().join("one.ff"),
+        "scenario solo { page a { cached; buffers = mapped; pte = readonly; }\n thread user { store a 2; munmap a; }\n thread freezer { freeze; thaw; }\n flusher; }\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run_in(
+        dir.path(),
+        &[
+            "matrix",
+            "--exhaustive",
+            "-f",
+            "mine.ff",
+            "-f",
+            "one.ff",
+            "--no-shipped",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["policies"], serde_json::json!(["mine"]));
+    assert_eq!(report["scenarios"], serde_json::json!(["solo"]));
+}
+
+#[test]
+fn an_unknown_policy_names_the_loaded_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run_in(dir.path(), &["run", "mainlin", "case1-racing"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("unknown policy `mainlin`; loaded: block-on-mapped, mainline, no-block"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_users_file_shadows_a_shipped_policy_of_the_same_name() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("no-block.ff"),
+        "policy no-block extends mainline { }\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run_in(dir.path(), &["show", "no-block", "-f", "no-block.ff"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.starts_with("policy no-block extends mainline {"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn show_prints_the_effective_policy_with_locations() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mine.ff"), MINE).unwrap();
+    let (code, stdout, stderr) = run_in(dir.path(), &["show", "mine", "-f", "mine.ff"]);
+    assert_eq!(code, 0, "{stderr}");
+    insta::assert_snapshot!("show_mine", stdout);
+    let (code, _, stderr) = run_in(dir.path(), &["show", "nothing"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("policies: block-on-mapped,"), "{stderr}");
+    assert!(stderr.contains("scenarios: case1-after-freeze,"), "{stderr}");
+}
