@@ -121,8 +121,11 @@ pub(super) fn parse_shard(text: &str) -> Result<Shard, String> {
 }
 
 pub(super) fn jobs(common: &CommonArgs) -> usize {
-    common
-        .jobs
-        .map(|j| j as usize)
+    jobs_or_all(common.jobs)
+}
+
+/// `--jobs`, or every core.
+pub(super) fn jobs_or_all(jobs: Option<u32>) -> usize {
+    jobs.map(|j| j as usize)
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
 }

@@ -9,7 +9,7 @@ use freezefuzz::engine::program::Program;
 use freezefuzz::oracle::OracleSet;
 use freezefuzz::report::matrix::{self as report, CampaignInfo, MatrixReport};
 
-use super::args::{CampaignArgs, CommonArgs, Format, LimitArgs, jobs};
+use super::args::{CampaignArgs, CommonArgs, FileArgs, Format, LimitArgs, jobs};
 use super::load::{compile_cells, load, replay_files};
 use super::progress::{Progress, interrupt_flag};
 use super::witness::{self, WitnessArgs};
@@ -157,37 +157,14 @@ pub(super) fn matrix_command(
             return usage_error("--shard applies to random campaigns, not to --exhaustive");
         }
         let limits = limits.expect("matrix has limit flags");
-        let explore_limits = ExploreLimits {
-            states_max: limits.max_states,
-            depth_max: limits.max_depth,
-            memory_max: limits.max_memory << 20,
-            steps_max: campaign_args.steps_max,
-            reduce: limits.por,
-        };
-        let results = explore_all(&programs, &oracles, &explore_limits, jobs);
-        MatrixReport {
-            schema: report::SCHEMA.into(),
-            mode: "exhaustive".into(),
-            campaign: CampaignInfo {
-                seed: None,
-                runs: None,
-                scheduler: None,
-                steps_max: campaign_args.steps_max,
-                shard: None,
-                states_max: Some(limits.max_states),
-                oracles: oracles.optional_names().iter().map(|s| s.to_string()).collect(),
-                files,
-                faults: common.files.faults.clone(),
-            },
-            partial: false,
-            policies: policy_names,
-            scenarios: scenario_names,
-            cells: results
-                .iter()
-                .zip(&programs)
-                .map(|(r, p)| report::cell_from_exploration(r, p, &replay))
-                .collect(),
-        }
+        exhaustive_report(
+            (policy_names, scenario_names, &programs),
+            &oracles,
+            limits,
+            campaign_args.steps_max,
+            &common.files,
+            jobs,
+        )
     } else {
         let shard = campaign_args.shard.unwrap_or(Shard::WHOLE);
         let config = CampaignConfig {
@@ -249,6 +226,49 @@ pub(super) fn matrix_command(
         return compare_expectation(&report, &expected);
     }
     ExitCode::SUCCESS
+}
+
+/// Every cell explored exhaustively, as a matrix report.
+pub(super) fn exhaustive_report(
+    (policies, scenarios, programs): (Vec<String>, Vec<String>, &[Program]),
+    oracles: &OracleSet,
+    limits: &LimitArgs,
+    steps_max: u32,
+    files: &FileArgs,
+    jobs: usize,
+) -> MatrixReport {
+    let explore_limits = ExploreLimits {
+        states_max: limits.max_states,
+        depth_max: limits.max_depth,
+        memory_max: limits.max_memory << 20,
+        steps_max,
+        reduce: limits.por,
+    };
+    let replay = replay_files(files);
+    let results = explore_all(programs, oracles, &explore_limits, jobs);
+    MatrixReport {
+        schema: report::SCHEMA.into(),
+        mode: "exhaustive".into(),
+        campaign: CampaignInfo {
+            seed: None,
+            runs: None,
+            scheduler: None,
+            steps_max,
+            shard: None,
+            states_max: Some(limits.max_states),
+            oracles: oracles.optional_names().iter().map(|s| s.to_string()).collect(),
+            files: files.files.iter().map(|f| f.display().to_string()).collect(),
+            faults: files.faults.clone(),
+        },
+        partial: false,
+        policies,
+        scenarios,
+        cells: results
+            .iter()
+            .zip(programs)
+            .map(|(r, p)| report::cell_from_exploration(r, p, &replay))
+            .collect(),
+    }
 }
 
 /// The exact reachable outcomes of each cell, where a search within

@@ -25,6 +25,7 @@ mod progress;
 mod replay;
 mod show;
 mod shrink;
+mod snapshot;
 mod witness;
 
 pub const EXIT_FAILED: u8 = 1;
@@ -66,6 +67,8 @@ enum Command {
     Merge(merge::MergeArgs),
     /// Print a policy as it runs (after `extends`, defaults and named bodies) or a scenario, with file:line.
     Show(show::ShowArgs),
+    /// Write each policy's exhaustive verdicts as an insta snapshot in DIR; on a change, a .snap.new and exit 1.
+    Snapshot(snapshot::SnapshotArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -80,6 +83,7 @@ pub fn main() -> ExitCode {
         Command::Corpus { action } => corpus::run(action),
         Command::Merge(args) => merge::run(args),
         Command::Show(args) => show::run(args),
+        Command::Snapshot(args) => snapshot::run(args),
     }
 }
 

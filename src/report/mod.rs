@@ -4,5 +4,6 @@ pub mod html;
 pub mod ir_text;
 pub mod matrix;
 pub mod merge;
+pub mod snapshot;
 pub mod svg;
 pub mod trace;

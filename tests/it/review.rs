@@ -150,3 +150,68 @@ fn show_prints_the_effective_policy_with_locations() {
     assert!(stderr.contains("policies: block-on-mapped,"), "{stderr}");
     assert!(stderr.contains("scenarios: case1-after-freeze,"), "{stderr}");
 }
+
+#[test]
+fn snapshots_are_written_reviewed_and_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mine.ff"), MINE).unwrap();
+    let snap = dir.path().join("snapshots/freezefuzz__mine.snap");
+    let pending = dir.path().join("snapshots/freezefuzz__mine.snap.new");
+    let args = [
+        "snapshot",
+        "snapshots",
+        "-f",
+        "mine.ff",
+        "--policy",
+        "mine",
+        "--scenario",
+        "case1-racing",
+        "--scenario",
+        "case1-after-freeze",
+    ];
+    // The first time: pending, exit 1 (as insta does for a new snapshot).
+    let (code, stdout, _) = run_in(dir.path(), &args);
+    assert_eq!(code, 1);
+    assert!(stdout.contains("new snapshot"), "{stdout}");
+    assert!(pending.exists() && !snap.exists());
+    // --accept writes it; a second run is clean.
+    let (code, _, stderr) = run_in(dir.path(), &[&args[..], &["--accept"]].concat());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(snap.exists() && !pending.exists());
+    let (code, _, stderr) = run_in(dir.path(), &args);
+    assert_eq!(code, 0, "{stderr}");
+
+    // insta itself reads the file: its header and its body.
+    let read = insta::Snapshot::from_file(&snap).expect("insta parses the snapshot");
+    assert_eq!(read.metadata().source(), Some("mine.ff"));
+    assert_eq!(
+        read.metadata().expression(),
+        Some("freezefuzz snapshot snapshots -f mine.ff --policy mine")
+    );
+    let text = std::fs::read_to_string(&snap).unwrap();
+    let body = freezefuzz::report::snapshot::body(&text).unwrap();
+    let ours = insta::internals::TextSnapshotContents::new(body.to_string(), insta::TextSnapshotKind::File);
+    let theirs = read.contents().as_text().expect("a text snapshot");
+    assert!(
+        theirs.matches_latest(&ours),
+        "insta read {theirs:?}, we wrote {body:?}"
+    );
+    assert!(theirs.to_string().starts_with("policy mine\n"), "{theirs}");
+
+    // A change: a pending .snap.new beside it, the changed cells, exit 1.
+    std::fs::write(
+        dir.path().join("mine.ff"),
+        MINE.replace("lock_page;", "wait_unfrozen pagefault;\n        lock_page;"),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run_in(dir.path(), &args);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(pending.exists());
+    assert!(
+        stderr.contains("cargo insta review --workspace-root snapshots"),
+        "{stderr}"
+    );
+    insta::assert_snapshot!("snapshot_change", stdout);
+    let pending_read = insta::Snapshot::from_file(&pending).expect("insta parses the pending snapshot");
+    assert!(pending_read.metadata().source().is_some());
+}
