@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand};
 mod args;
 pub mod check;
 pub mod corpus;
+mod diff;
 mod explore;
 mod load;
 mod matrix;
@@ -67,6 +68,8 @@ enum Command {
     Merge(merge::MergeArgs),
     /// Print a policy as it runs (after `extends`, defaults and named bodies) or a scenario, with file:line.
     Show(show::ShowArgs),
+    /// The cells whose outcomes changed between two matrices, and the step where the runs part.
+    Diff(diff::DiffArgs),
     /// Write each policy's exhaustive verdicts as an insta snapshot in DIR; on a change, a .snap.new and exit 1.
     Snapshot(snapshot::SnapshotArgs),
 }
@@ -83,6 +86,7 @@ pub fn main() -> ExitCode {
         Command::Corpus { action } => corpus::run(action),
         Command::Merge(args) => merge::run(args),
         Command::Show(args) => show::run(args),
+        Command::Diff(args) => diff::run(args),
         Command::Snapshot(args) => snapshot::run(args),
     }
 }

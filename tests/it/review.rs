@@ -215,3 +215,116 @@ fn snapshots_are_written_reviewed_and_accepted() {
     let pending_read = insta::Snapshot::from_file(&pending).expect("insta parses the pending snapshot");
     assert!(pending_read.metadata().source().is_some());
 }
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        status.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+}
+
+/// A repository of policies with two commits: `mine` as in [`MINE`], then
+/// with its page_mkwrite waiting for the thaw.
+fn two_revisions() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    git(dir.path(), &["init", "-q"]);
+    std::fs::create_dir(dir.path().join("policies")).unwrap();
+    std::fs::write(dir.path().join("policies/mine.ff"), MINE).unwrap();
+    git(dir.path(), &["add", "policies"]);
+    git(dir.path(), &["commit", "-qm", "mine"]);
+    std::fs::write(
+        dir.path().join("policies/mine.ff"),
+        MINE.replace("lock_page;", "wait_unfrozen pagefault;\n        lock_page;"),
+    )
+    .unwrap();
+    git(dir.path(), &["commit", "-qam", "mine waits"]);
+    dir
+}
+
+#[test]
+fn diff_of_two_git_revisions_names_the_step_where_the_runs_part() {
+    let repo = two_revisions();
+    let args = [
+        "diff",
+        "HEAD~1:policies",
+        "HEAD:policies",
+        "--scenario",
+        "case1-after-freeze",
+        "--scenario",
+        "case1-racing",
+    ];
+    let (code, stdout, stderr) = run_in(repo.path(), &args);
+    assert_eq!(code, 0, "{stderr}");
+    insta::assert_snapshot!("diff_revisions_table", stdout);
+    let (code, markdown, stderr) = run_in(repo.path(), &[&args[..], &["--format", "markdown"]].concat());
+    assert_eq!(code, 0, "{stderr}");
+    insta::assert_snapshot!("diff_revisions_markdown", markdown);
+    let (code, json, stderr) = run_in(repo.path(), &[&args[..], &["--format", "json"]].concat());
+    assert_eq!(code, 0, "{stderr}");
+    let report: freezefuzz::report::diff::DiffReport = serde_json::from_str(&json).unwrap();
+    let change = &report.changed[0];
+    assert_eq!(
+        (change.policy.as_str(), change.scenario.as_str()),
+        ("mine", "case1-after-freeze")
+    );
+    assert_eq!(change.removed, ["frozen-write"]);
+    let divergence = change.explanations[0].divergence.as_ref().expect("the runs part");
+    assert_eq!(divergence.thread, "user");
+    assert!(
+        divergence.other_does.contains("wait_unfrozen pagefault"),
+        "{divergence:?}"
+    );
+    // A directory on disk is a side too; the working tree equals HEAD.
+    let (code, stdout, _) = run_in(
+        repo.path(),
+        &["diff", "HEAD:policies", "policies", "--scenario", "case1-racing"],
+    );
+    assert_eq!(code, 0);
+    assert!(stdout.contains("no cell changed (1 compared)"), "{stdout}");
+}
+
+#[test]
+fn diff_of_two_policies_and_of_two_json_matrices() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = run_in(
+        dir.path(),
+        &["diff", "mainline", "no-block", "--scenario", "case3-after-freeze"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    insta::assert_snapshot!("diff_policies", stdout);
+    for (file, policy) in [("old.json", "mainline"), ("new.json", "no-block")] {
+        let (code, json, stderr) = run_in(
+            dir.path(),
+            &[
+                "matrix",
+                "--exhaustive",
+                "--policy",
+                policy,
+                "--scenario",
+                "case3-after-freeze",
+                "--format",
+                "json",
+            ],
+        );
+        assert_eq!(code, 0, "{stderr}");
+        // Same row name on both sides, so the cells match.
+        std::fs::write(dir.path().join(file), json.replace(policy, "p")).unwrap();
+    }
+    let (code, stdout, stderr) = run_in(dir.path(), &["diff", "old.json", "new.json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("p × case3-after-freeze\n  + frozen-write (bad)"),
+        "{stdout}"
+    );
+    // Mixed kinds are a usage error.
+    let (code, _, stderr) = run_in(dir.path(), &["diff", "old.json", "mainline"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("both sides must be of one kind"), "{stderr}");
+}
