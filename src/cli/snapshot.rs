@@ -77,6 +77,9 @@ pub(super) fn run(args: SnapshotArgs) -> ExitCode {
     if let Err(e) = std::fs::create_dir_all(&args.dir) {
         return usage_error(format!("cannot create {}: {e}", args.dir.display()));
     }
+    if let Err(e) = cargo_insta_manifest(&args.dir) {
+        return usage_error(format!("cannot write in {}: {e}", args.dir.display()));
+    }
     let mut changed = 0;
     let mut written = 0;
     for policy in &policies {
@@ -135,6 +138,33 @@ pub(super) fn run(args: SnapshotArgs) -> ExitCode {
         eprintln!("{} snapshot(s) unchanged", policies.len());
     }
     ExitCode::SUCCESS
+}
+
+/// cargo-insta finds pending snapshots through `cargo metadata`, so it needs
+/// a package manifest: a repository of policies has none. This one (written
+/// once, never overwritten) names no source file that must exist.
+const MANIFEST: &str = "# Written by `freezefuzz snapshot` so that `cargo insta review --workspace-root DIR`
+# finds the snapshots here (cargo-insta reads the package list with `cargo metadata`).
+# Nothing is built from it.
+[package]
+name = \"freezefuzz-snapshots\"
+version = \"0.0.0\"
+edition = \"2021\"
+publish = false
+
+[lib]
+path = \"none.rs\"
+
+[workspace]
+";
+
+fn cargo_insta_manifest(dir: &Path) -> std::io::Result<()> {
+    let manifest = dir.join("Cargo.toml");
+    if !manifest.exists() {
+        std::fs::write(&manifest, MANIFEST)?;
+        std::fs::write(dir.join(".gitignore"), "Cargo.lock\ntarget/\n")?;
+    }
+    Ok(())
 }
 
 /// The command that makes this policy's snapshot (its `expression:`).

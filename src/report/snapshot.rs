@@ -45,9 +45,32 @@ pub fn policy_body(report: &MatrixReport, policy: &str) -> String {
     out
 }
 
-/// A YAML double-quoted scalar (JSON's string syntax is a subset of it).
+/// A YAML scalar as insta writes it: plain when it can be, else
+/// double-quoted (JSON's string syntax, a subset of YAML's), so that a file
+/// accepted by `cargo insta` is byte for byte the one we write.
 fn quoted(text: &str) -> String {
-    serde_json::to_string(text).expect("a string always serializes")
+    let needs_quotes = text.is_empty()
+        || text.starts_with(' ')
+        || text.ends_with(' ')
+        || text.starts_with(['&', '*', '?', '|', '-', '<', '>', '=', '!', '%', '@', '.'])
+        || text.starts_with("0x")
+        || text.contains(|c: char| {
+            matches!(
+                c,
+                ':' | '{' | '}' | '[' | ']' | ',' | '#' | '`' | '"' | '\'' | '\\'
+            ) || c.is_control()
+        })
+        || [
+            "yes", "Yes", "YES", "no", "No", "NO", "True", "TRUE", "true", "False", "FALSE", "false", "on",
+            "On", "ON", "off", "Off", "OFF", "null", "Null", "NULL", "~",
+        ]
+        .contains(&text)
+        || text.parse::<f64>().is_ok();
+    if needs_quotes {
+        serde_json::to_string(text).expect("a string always serializes")
+    } else {
+        text.to_string()
+    }
 }
 
 /// The whole `.snap` file: insta's header, then the body.

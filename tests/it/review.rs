@@ -197,6 +197,11 @@ fn snapshots_are_written_reviewed_and_accepted() {
         "insta read {theirs:?}, we wrote {body:?}"
     );
     assert!(theirs.to_string().starts_with("policy mine\n"), "{theirs}");
+    // insta writes the file back byte for byte (so accepting with cargo-insta
+    // or with --accept gives the same file).
+    let copy = dir.path().join("copy.snap");
+    read.save(&copy).expect("insta writes the snapshot");
+    assert_eq!(std::fs::read_to_string(&copy).unwrap(), text);
 
     // A change: a pending .snap.new beside it, the changed cells, exit 1.
     std::fs::write(
@@ -327,4 +332,110 @@ fn diff_of_two_policies_and_of_two_json_matrices() {
     let (code, _, stderr) = run_in(dir.path(), &["diff", "old.json", "mainline"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("both sides must be of one kind"), "{stderr}");
+}
+
+#[test]
+fn the_pull_request_script_comments_on_two_revisions() {
+    let repo = two_revisions();
+    let script = crate::support::root().join("scripts/pr-diff.sh");
+    let binary = assert_cmd::cargo::cargo_bin("freezefuzz");
+    let output = std::process::Command::new("bash")
+        .arg(&script)
+        .args(["HEAD~1", "HEAD", "policies"])
+        .current_dir(repo.path())
+        .env("FREEZEFUZZ", &binary)
+        .output()
+        .expect("bash runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let comment = String::from_utf8(output.stdout).unwrap();
+    // The changed cell, marked, and the explanation folded away.
+    assert!(
+        comment.contains("| mine × case1-after-freeze |  | ✅ **frozen-write** |"),
+        "{comment}"
+    );
+    assert!(
+        comment.contains("<details>") && comment.contains("wait_unfrozen pagefault"),
+        "{comment}"
+    );
+    assert!(comment.contains("`freezefuzz diff "), "{comment}");
+    // Bad usage is exit 2.
+    let output = std::process::Command::new("bash")
+        .arg(&script)
+        .current_dir(repo.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
+
+/// Whether cargo-insta is installed (it is not needed: `--accept` does the same).
+fn cargo_insta_available() -> bool {
+    std::process::Command::new("cargo")
+        .args(["insta", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The "done when", as a user outside the checkout does it with the
+/// installed binary: a policy extending mainline, its snapshot, a change,
+/// the diff with the diverging step, and the review.
+#[test]
+fn a_policy_change_is_reviewed_from_any_repository() {
+    let repo = tempfile::tempdir().unwrap();
+    let dir = repo.path();
+    git(dir, &["init", "-q"]);
+    std::fs::create_dir(dir.join("policies")).unwrap();
+    std::fs::write(dir.join("policies/mine.ff"), MINE).unwrap();
+    let snapshot = [
+        "snapshot",
+        "snapshots",
+        "-f",
+        "policies/mine.ff",
+        "--policy",
+        "mine",
+    ];
+    let (code, _, stderr) = run_in(dir, &[&snapshot[..], &["--accept"]].concat());
+    assert_eq!(code, 0, "{stderr}");
+    git(dir, &["add", "."]);
+    git(dir, &["commit", "-qm", "mine and its snapshot"]);
+
+    // The change: page_mkwrite now waits for the thaw.
+    std::fs::write(
+        dir.join("policies/mine.ff"),
+        MINE.replace("lock_page;", "wait_unfrozen pagefault;\n        lock_page;"),
+    )
+    .unwrap();
+    let (code, stdout, _) = run_in(dir, &snapshot);
+    assert_eq!(code, 1, "the snapshot changed");
+    assert!(stdout.contains("(removed: frozen-write)"), "{stdout}");
+    let pending = dir.join("snapshots/freezefuzz__mine.snap.new");
+    assert!(pending.exists());
+
+    // The diff against the last commit names where the runs part.
+    let (code, diff, stderr) = run_in(dir, &["diff", "HEAD:policies", "policies"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        diff.contains("under policies it cannot move: it is blocked at `wait_unfrozen pagefault`"),
+        "{diff}"
+    );
+
+    // Accept: with cargo-insta when it is installed, else with --accept.
+    if cargo_insta_available() {
+        let output = std::process::Command::new("cargo")
+            .args(["insta", "accept", "--workspace-root", "snapshots"])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    } else {
+        let (code, _, stderr) = run_in(dir, &[&snapshot[..], &["--accept"]].concat());
+        assert_eq!(code, 0, "{stderr}");
+    }
+    assert!(!pending.exists());
+    let (code, _, stderr) = run_in(dir, &snapshot);
+    assert_eq!(code, 0, "accepted: {stderr}");
 }
