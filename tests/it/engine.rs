@@ -483,7 +483,6 @@ fn await_frozen_is_a_latch_that_survives_the_thaw() {
 
 #[test]
 fn two_freeze_cycles_keep_the_verdicts() {
-    use Outcome::*;
     let scenario = "scenario s {
         page a { cached; buffers = mapped; pte = readonly; }
         page b { }
