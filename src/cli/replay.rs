@@ -38,7 +38,7 @@ pub(super) struct ReplayArgs {
     #[arg(long, default_value = "random", value_parser = parse_scheduler)]
     scheduler: SchedulerKind,
     /// Step budget.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    #[arg(long = "max-steps", alias = "steps-max", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     steps_max: u32,
     /// Optional oracles to turn on (repeatable): dirty-at-freeze.
     #[arg(long = "oracle")]

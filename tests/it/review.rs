@@ -439,3 +439,243 @@ fn a_policy_change_is_reviewed_from_any_repository() {
     let (code, _, stderr) = run_in(dir, &snapshot);
     assert_eq!(code, 0, "accepted: {stderr}");
 }
+
+/// docs/json.md's "modes" column says which fields each mode writes; the
+/// JSON of both modes is checked against it.
+#[test]
+fn json_docs_mark_each_field_with_the_modes_that_write_it() {
+    let docs = std::fs::read_to_string(crate::support::root().join("docs/json.md")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let json = |args: &[&str]| -> serde_json::Value {
+        let (code, stdout, stderr) = run_in(dir.path(), args);
+        assert_eq!(code, 0, "{stderr}");
+        serde_json::from_str(&stdout).unwrap()
+    };
+    let cell = [
+        "--policy",
+        "no-block",
+        "--scenario",
+        "case3-after-freeze",
+        "--format",
+        "json",
+    ];
+    let random = json(&[&["matrix", "--runs", "300"][..], &cell].concat());
+    let exhaustive = json(&[&["matrix", "--exhaustive"][..], &cell].concat());
+    // The rows of a section's table: (field names, modes).
+    let rows = |heading: &str| -> Vec<(Vec<String>, String)> {
+        let section = docs
+            .split(heading)
+            .nth(1)
+            .expect("section")
+            .split("\n## ")
+            .next()
+            .unwrap();
+        section
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .map(|l| {
+                let cols: Vec<&str> = l.split('|').map(str::trim).collect();
+                let names = cols[1]
+                    .split(',')
+                    .map(|n| n.trim().trim_matches('`').to_string())
+                    .collect();
+                (names, cols[2].to_string())
+            })
+            .collect()
+    };
+    let check = |heading: &str, pick: &dyn Fn(&serde_json::Value) -> serde_json::Value| {
+        for (names, modes) in rows(heading) {
+            for name in names {
+                for (mode, doc) in [("random", &random), ("exhaustive", &exhaustive)] {
+                    let present = pick(doc).get(&name).is_some();
+                    let documented = modes == "both" || modes == mode;
+                    // Optional fields (absent when empty) may be missing; a
+                    // field written in a mode the docs exclude is the bug.
+                    assert!(
+                        documented || !present,
+                        "docs/json.md {heading}: `{name}` is marked `{modes}` but {mode} output has it"
+                    );
+                }
+            }
+        }
+    };
+    check("## A cell", &|d| d["cells"][0].clone());
+    check("## A witness", &|d| {
+        d["cells"][0]["witnesses"]["frozen-write"].clone()
+    });
+    check("## `campaign`", &|d| d["campaign"].clone());
+}
+
+/// Every document stands alone: each `*.md` it names exists in the repository.
+#[test]
+fn docs_cite_only_files_in_the_repository() {
+    let root = crate::support::root();
+    let mut docs = vec![root.join("README.md"), root.join("ARCHITECTURE.md")];
+    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            docs.push(path);
+        }
+    }
+    for doc in docs {
+        let text = std::fs::read_to_string(&doc).unwrap();
+        for word in text.split(|c: char| c.is_whitespace() || "()[]`'\",;".contains(c)) {
+            let Some(name) = word
+                .strip_suffix(".md")
+                .or_else(|| word.split_once(".md#").map(|(n, _)| n))
+            else {
+                continue;
+            };
+            if name.is_empty() || name.starts_with("http") || name.contains('*') {
+                continue;
+            }
+            let file = format!("{name}.md");
+            let found = [
+                doc.parent().unwrap().join(&file),
+                root.join(&file),
+                root.join("docs").join(&file),
+            ]
+            .iter()
+            .any(|p| p.exists());
+            assert!(
+                found,
+                "{} cites {file}, which is not in the repository",
+                doc.display()
+            );
+        }
+    }
+}
+
+/// A random witness prints a seed (the run as drawn) and a shrunk schedule:
+/// the text says which is which, never the shrunk length beside the seed.
+#[test]
+fn a_witness_says_its_seed_replays_the_run_before_shrinking() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = run_in(
+        dir.path(),
+        &[
+            "run",
+            "no-block",
+            "case4-racing",
+            "--runs",
+            "500",
+            "--coverage-states",
+            "0",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let seed_line = stdout
+        .lines()
+        .find(|l| l.contains("seed 0x"))
+        .expect("a witness seed line");
+    assert!(seed_line.contains("replays that run as drawn"), "{stdout}");
+    assert!(
+        !seed_line.contains("steps"),
+        "the seed's line must not carry the shrunk length: {seed_line}"
+    );
+    let schedule_line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("schedule:"))
+        .unwrap();
+    assert!(schedule_line.contains("that run shrunk"), "{schedule_line}");
+}
+
+/// The HTML page's header carries the campaign (seed, runs), and a witness
+/// that shrinking could not shorten does not claim it shrank.
+#[test]
+fn the_html_header_names_the_campaign() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run_in(
+        dir.path(),
+        &[
+            "run",
+            "no-block",
+            "case3-after-freeze",
+            "--runs",
+            "300",
+            "--seed",
+            "7",
+            "--html",
+            "r.html",
+            "--coverage-states",
+            "0",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let page = std::fs::read_to_string(dir.path().join("r.html")).unwrap();
+    assert!(page.contains("seed 7") && page.contains("300 runs"), "{page}");
+    let note = freezefuzz::report::html::shrink_note("frozen-write", "run 3", (15, 2), (15, 2));
+    assert!(!note.contains("shrunk from 15 to 15"), "{note}");
+    assert!(note.contains("found nothing shorter"), "{note}");
+    for line in page.lines().filter(|l| l.contains("shrunk from")) {
+        let numbers: Vec<&str> = line
+            .split("shrunk from ")
+            .nth(1)
+            .unwrap()
+            .split(" steps")
+            .next()
+            .unwrap()
+            .split(" to ")
+            .collect();
+        assert_ne!(numbers[0], numbers[1], "{line}");
+    }
+}
+
+/// `--expect` against a file made with other oracles says so first.
+#[test]
+fn expect_names_an_oracle_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let cell = [
+        "--exhaustive",
+        "--policy",
+        "no-block",
+        "--scenario",
+        "case3-racing",
+    ];
+    let (code, json, stderr) = run_in(
+        dir.path(),
+        &[
+            &["matrix"][..],
+            &cell,
+            &["--oracle", "dirty-at-freeze", "--format", "json"],
+        ]
+        .concat(),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    std::fs::write(dir.path().join("expected.json"), json).unwrap();
+    let (code, _, stderr) = run_in(
+        dir.path(),
+        &[&["matrix"][..], &cell, &["--expect", "expected.json"]].concat(),
+    );
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains(
+            "the expectation was made with --oracle dirty-at-freeze, this run with the standard oracles only"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("regenerate"), "{stderr}");
+}
+
+/// A thread blocked inside an inlined named body: the `blocked:` line names
+/// the hook's call of the body, then the body's line.
+#[test]
+fn a_blocked_line_in_a_named_body_points_at_the_call_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = run_in(
+        dir.path(),
+        &[
+            "replay",
+            "no-block",
+            "case1-after-freeze",
+            "--schedule",
+            "freezer*5 user*3",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    // no-block.ff:36 calls `journal_start`, whose `wait_unfrozen fs` is line 12.
+    assert!(
+        stdout.contains("blocked: user at wait_unfrozen fs (<shipped>/no-block.ff:36, in a body at <shipped>/no-block.ff:12)"),
+        "{stdout}"
+    );
+}
