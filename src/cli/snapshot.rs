@@ -48,6 +48,29 @@ pub(super) struct SnapshotArgs {
     files: FileArgs,
 }
 
+/// The `freezefuzz__POLICY.snap` files in `dir` whose policy is not in
+/// `policies`, sorted.
+fn obsolete(dir: &Path, policies: &[String]) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            name.strip_prefix("freezefuzz__")
+                .and_then(|rest| rest.strip_suffix(".snap"))
+                .is_some_and(|policy| !policies.iter().any(|p| p == policy))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
 /// The snapshot file of a policy in `dir`.
 fn snap_path(dir: &Path, policy: &str) -> PathBuf {
     dir.join(format!("freezefuzz__{policy}.snap"))
@@ -122,6 +145,22 @@ pub(super) fn run(args: SnapshotArgs) -> ExitCode {
                 for line in snapshot::changes(old_body, &body).lines() {
                     println!("  {line}");
                 }
+            }
+        }
+    }
+    // Snapshots of policies no longer loaded (only when all are snapshotted).
+    if args.policies.is_empty() {
+        for path in obsolete(&args.dir, &policies) {
+            if args.accept {
+                let _ = std::fs::remove_file(&path);
+                let _ = std::fs::remove_file(format!("{}.new", path.display()));
+                println!("removed {} (its policy is no longer loaded)", path.display());
+            } else {
+                changed += 1;
+                println!(
+                    "obsolete {}: its policy is no longer loaded (--accept removes it)",
+                    path.display()
+                );
             }
         }
     }

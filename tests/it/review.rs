@@ -679,3 +679,113 @@ fn a_blocked_line_in_a_named_body_points_at_the_call_site() {
         "{stdout}"
     );
 }
+
+/// A snapshot whose policy is gone is reported, and removed by --accept.
+#[test]
+fn an_obsolete_snapshot_is_reported_and_removed_on_accept() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mine.ff"), MINE).unwrap();
+    let args = ["snapshot", "s", "-f", "mine.ff", "--no-shipped", "-f", "one.ff"];
+    std::fs::write(
+        dir.path().join("one.ff"),
+        "scenario solo { page a { cached; buffers = mapped; pte = readonly; }\n thread user { store a 2; munmap a; }\n thread freezer { freeze; thaw; }\n flusher; }\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = run_in(dir.path(), &[&args[..], &["--accept"]].concat());
+    assert_eq!(code, 0, "{stderr}");
+    std::fs::write(
+        dir.path().join("s/freezefuzz__gone.snap"),
+        "---\nsource: x\n---\nold\n",
+    )
+    .unwrap();
+    let (code, stdout, _) = run_in(dir.path(), &args);
+    assert_eq!(code, 1);
+    assert!(stdout.contains("obsolete s/freezefuzz__gone.snap"), "{stdout}");
+    let (code, _, _) = run_in(dir.path(), &[&args[..], &["--accept"]].concat());
+    assert_eq!(code, 0);
+    assert!(!dir.path().join("s/freezefuzz__gone.snap").exists());
+    assert!(dir.path().join("s/freezefuzz__mine.snap").exists());
+}
+
+/// The table fits COLUMNS: a grid when it fits, a list when it does not;
+/// bad outcomes in colour only when asked (or on a terminal without NO_COLOR).
+#[test]
+fn the_table_fits_the_width_and_colours_bad_outcomes() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "matrix",
+        "--exhaustive",
+        "--policy",
+        "mainline",
+        "--policy",
+        "no-block",
+        "--scenario",
+        "case1-racing",
+        "--scenario",
+        "case3-racing",
+    ];
+    let narrow = freezefuzz_in(dir.path())
+        .args(args)
+        .env("COLUMNS", "40")
+        .output()
+        .unwrap();
+    let narrow = String::from_utf8(narrow.stdout).unwrap();
+    insta::assert_snapshot!("table_narrow", narrow);
+    let wide = freezefuzz_in(dir.path())
+        .args(args)
+        .env("COLUMNS", "200")
+        .output()
+        .unwrap();
+    let wide = String::from_utf8(wide.stdout).unwrap();
+    assert!(wide.contains("policy   │ case1-racing"), "{wide}");
+    assert!(wide.contains("@N: a shortest schedule"), "{wide}");
+    assert!(!wide.contains('\x1b'), "no colour in a pipe by default");
+    let coloured = freezefuzz_in(dir.path())
+        .args(args)
+        .arg("--color=always")
+        .output()
+        .unwrap();
+    let coloured = String::from_utf8(coloured.stdout).unwrap();
+    assert!(coloured.contains("\x1b[1;31mfrozen-write@"), "{coloured}");
+    let never = freezefuzz_in(dir.path())
+        .args(args)
+        .arg("--color=never")
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8(never.stdout).unwrap().contains('\x1b'));
+}
+
+#[test]
+fn completions_and_man_page_come_from_the_clap_definition() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, stdout, stderr) = run_in(dir.path(), &["completions", shell]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(
+            stdout.contains("snapshot") && stdout.contains("max-steps"),
+            "{shell}"
+        );
+    }
+    let (code, man, stderr) = run_in(dir.path(), &["man"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        man.contains(".TH freezefuzz 1") && man.contains("snapshot"),
+        "{man}"
+    );
+    // Old spellings still work.
+    let (code, _, stderr) = run_in(
+        dir.path(),
+        &[
+            "run",
+            "mainline",
+            "case1-racing",
+            "--runs",
+            "10",
+            "--steps-max",
+            "500",
+            "--coverage-states",
+            "0",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+}
