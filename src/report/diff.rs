@@ -269,7 +269,7 @@ pub fn text(report: &DiffReport) -> String {
             let (this, other) = sides(report, e);
             let _ = writeln!(
                 out,
-                "  {} {} ({this}'s shortest schedule, {} steps): {}",
+                "  {} {} (shortest schedule under {this}, {} steps): {}",
                 e.change, e.outcome, e.steps, e.schedule
             );
             if let Some(d) = &e.divergence {
