@@ -359,6 +359,16 @@ fn the_pull_request_script_comments_on_two_revisions() {
         "{comment}"
     );
     assert!(comment.contains("`freezefuzz diff "), "{comment}");
+    // The workflow in docs/ci calls this script with the pull request's base and head.
+    let workflow = std::fs::read_to_string(crate::support::root().join("docs/ci/freezefuzz-pr.yml")).unwrap();
+    assert!(
+        workflow.contains("scripts/pr-diff.sh \"${{ github.event.pull_request.base.sha }}\""),
+        "{workflow}"
+    );
+    assert!(
+        workflow.contains("fetch-depth: 0"),
+        "the base revision must be fetched"
+    );
     // Bad usage is exit 2.
     let output = std::process::Command::new("bash")
         .arg(&script)
