@@ -7,3 +7,4 @@ mod language;
 mod replay;
 mod review;
 mod support;
+mod writeback;
