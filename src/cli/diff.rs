@@ -42,6 +42,9 @@ pub(super) struct DiffArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table, help_heading = "Output")]
     format: Format,
+    /// Exit 1 when a cell changed (as `git diff --exit-code`), e.g. to fail a CI job.
+    #[arg(long, help_heading = "Output")]
+    exit_code: bool,
     /// Only these policies (repeatable).
     #[arg(long = "policy", value_name = "POLICY", help_heading = "Cells")]
     policies: Vec<String>,
@@ -262,9 +265,14 @@ pub(super) fn run(args: DiffArgs) -> ExitCode {
         Err(code) => return code,
     };
     let result = diff::diff(&side(&old), &side(&new), &oracles, args.max_steps);
-    emit(&match args.format {
+    let code = emit(&match args.format {
         Format::Table => diff::text(&result),
         Format::Markdown => diff::markdown(&result),
         Format::Json => diff::json(&result),
-    })
+    });
+    let changed = !(result.changed.is_empty() && result.only_old.is_empty() && result.only_new.is_empty());
+    if code == ExitCode::SUCCESS && args.exit_code && changed {
+        return ExitCode::from(super::EXIT_FAILED);
+    }
+    code
 }

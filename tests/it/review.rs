@@ -286,6 +286,9 @@ fn diff_of_two_git_revisions_names_the_step_where_the_runs_part() {
         divergence.other_does.contains("wait_unfrozen pagefault"),
         "{divergence:?}"
     );
+    // --exit-code: 1 when a cell changed.
+    let (code, _, _) = run_in(repo.path(), &[&args[..], &["--exit-code"]].concat());
+    assert_eq!(code, 1);
     // A directory on disk is a side too; the working tree equals HEAD.
     let (code, stdout, _) = run_in(
         repo.path(),
@@ -293,6 +296,18 @@ fn diff_of_two_git_revisions_names_the_step_where_the_runs_part() {
     );
     assert_eq!(code, 0);
     assert!(stdout.contains("no cell changed (1 compared)"), "{stdout}");
+    let (code, _, _) = run_in(
+        repo.path(),
+        &[
+            "diff",
+            "HEAD:policies",
+            "policies",
+            "--scenario",
+            "case1-racing",
+            "--exit-code",
+        ],
+    );
+    assert_eq!(code, 0, "nothing changed");
 }
 
 #[test]
