@@ -1118,6 +1118,7 @@ impl Stage<'_, '_> {
                 too_long: false,
                 invalid: false,
                 hook: *hook,
+                via: None,
             };
             let ir_body = inliner.body(body, &mut Vec::new(), 0);
             if inliner.invalid || self.errors.list.len() > before {
@@ -1506,6 +1507,20 @@ impl Stage<'_, '_> {
                 consistent = false;
             }
         }
+        // The kernel makes a pte writable only in a write fault, which
+        // dirties the page (`fault_dirty_shared_page`), and writeback
+        // write-protects every pte before it clears PG_dirty
+        // (`clear_page_dirty_for_io` → `page_mkclean`): a writable pte on a
+        // clean page is a state Linux cannot be in, and from it any freeze
+        // protocol can be made to write while frozen.
+        if init.pte == Pte::Writable && !init.dirty && init.cached {
+            inconsistent(
+                "pte",
+                format!("page `{}` has a writable pte but is not dirty", page.name.text),
+                "add `dirty;` (the write fault that makes a pte writable dirties the page, and writeback write-protects the pte before cleaning it), or make the pte `readonly`",
+            );
+            consistent = false;
+        }
         if init.pte_dirty && init.pte != Pte::Writable && init.cached {
             inconsistent(
                 "pte_dirty",
@@ -1742,6 +1757,8 @@ struct Inliner<'s, 'e, 'a, 'b> {
     /// Whether an invalid statement was inlined.
     invalid: bool,
     hook: Hook,
+    /// The call site of the outermost named body being inlined.
+    via: Option<Loc>,
 }
 
 impl Inliner<'_, '_, '_, '_> {
@@ -1828,13 +1845,20 @@ impl Inliner<'_, '_, '_, '_> {
                     return;
                 };
                 stack.push(name.clone());
+                let outer = self.via;
+                self.via = outer.or(Some(stmt.loc));
                 for inner in body.iter() {
                     self.stmt(inner, stack, depth, out);
                 }
+                self.via = outer;
                 stack.pop();
                 return;
             }
         };
-        out.push(ir::Stmt { kind, loc: stmt.loc });
+        out.push(ir::Stmt {
+            kind,
+            loc: stmt.loc,
+            via: self.via,
+        });
     }
 }

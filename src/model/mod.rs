@@ -1,7 +1,7 @@
 //! The exact kernel model: the superblock, pages, locks and the oracle
 //! records, as one small fixed-size value, and the kernel actions on it.
 //!
-//! Each method here is the effect of one atomic step (DESIGN.md §1). Guards
+//! Each method here is the effect of one atomic step (docs/semantics.md). Guards
 //! (whether a step may run) are the `can_*` methods; effects assume the guard
 //! held. This module knows nothing of the policy language, of scheduling, or
 //! of IO.
@@ -499,6 +499,11 @@ impl State {
             }
             if page.pte_dirty() {
                 assert_eq!(page.pte, Pte::Writable as u8, "pte dirty but not writable");
+            }
+            // A write fault makes a pte writable and dirties the page in one
+            // step; `clean` write-protects before it clears the dirty bit.
+            if page.pte == Pte::Writable as u8 {
+                assert!(page.dirty(), "writable pte on a clean page");
             }
         }
         if self.records & record::WINDOW_OPEN != 0 {

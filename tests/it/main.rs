@@ -5,5 +5,6 @@ mod engine;
 mod faults;
 mod language;
 mod replay;
+mod review;
 mod support;
 mod writeback;
