@@ -22,7 +22,7 @@ pub(super) struct CheckArgs {
 const POLICIES_DIR: &str = "policies";
 
 fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
-    std::fs::read(path)
+    super::read::read_prefix(path, super::read::POLICY_BYTES_MAX)
 }
 
 fn print_diagnostics(list: &[Diagnostic]) {

@@ -65,7 +65,8 @@ pub(super) fn list(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// Reads and parses one corpus file; the error names the file and, for
 /// TOML errors, the line and column.
 pub(super) fn read(path: &Path) -> Result<Entry, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let text = super::read::read_text(path, super::read::CORPUS_ENTRY_BYTES_MAX)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     corpus::parse(&text).map_err(|e| match e {
         corpus::CorpusError::Toml { .. } => format!("{}:{e}", path.display()),
         other => format!("{}: {other}", path.display()),

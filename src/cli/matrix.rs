@@ -296,7 +296,7 @@ pub(super) fn explore_all(
 }
 
 pub(super) fn read_report(path: &PathBuf) -> Result<MatrixReport, ExitCode> {
-    let text = std::fs::read_to_string(path)
+    let text = super::read::read_text(path, super::read::REPORT_BYTES_MAX)
         .map_err(|e| usage_error(format!("cannot read {}: {e}", path.display())))?;
     let report: MatrixReport = serde_json::from_str(&text).map_err(|e| {
         usage_error(format!(

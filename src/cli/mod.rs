@@ -22,6 +22,7 @@ mod load;
 mod matrix;
 mod merge;
 mod progress;
+mod read;
 mod replay;
 mod shrink;
 mod witness;

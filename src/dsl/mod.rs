@@ -280,9 +280,9 @@ fn add_bytes(
             Diagnostic::whole_file(
                 Code::FileTooLarge,
                 path,
+                // The reader may stop at the limit plus one byte: say "more than".
                 format!(
-                    "{path} is {} bytes long (limit FILE_BYTES_MAX = {} bytes)",
-                    bytes.len(),
+                    "{path} is more than FILE_BYTES_MAX = {} bytes long",
                     limits::FILE_BYTES_MAX
                 ),
             )
