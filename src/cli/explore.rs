@@ -43,7 +43,9 @@ pub(super) fn explore_command(
         steps_max: ExploreLimits::default().steps_max.min(1000),
         reduce: limits.por,
     };
-    let result = explore::explore(program, &oracles, &explore_limits);
+    let stop = super::progress::interrupt_flag();
+    let result = explore::explore_until(program, &oracles, &explore_limits, &stop);
+    let interrupted = result.limit == Some(explore::LimitHit::Interrupted);
     let replay = replay_files(&common.files);
     let cell = report::cell_from_exploration(&result, program, &replay);
     let report = MatrixReport {
@@ -65,13 +67,13 @@ pub(super) fn explore_command(
                 .collect(),
             faults: common.files.faults.clone(),
         },
-        partial: false,
+        partial: interrupted,
         policies: vec![policy.to_string()],
         scenarios: vec![scenario.to_string()],
         cells: vec![cell],
     };
     if common.format != Format::Table {
-        return emit(&render(&report, common.format, false));
+        return finish(emit(&render(&report, common.format, false)), interrupted);
     }
     let mut text = String::new();
     use std::fmt::Write as _;
@@ -94,5 +96,14 @@ pub(super) fn explore_command(
     }
     let _ = writeln!(text, "reachable outcomes: {}", result.outcomes);
     text.push_str(&report::findings(&report));
-    emit(&text)
+    finish(emit(&text), interrupted)
+}
+
+/// An interrupted search printed what it found; it exits 130 and says so.
+fn finish(code: ExitCode, interrupted: bool) -> ExitCode {
+    if code == ExitCode::SUCCESS && interrupted {
+        eprintln!("interrupted: the results above are partial");
+        return ExitCode::from(super::EXIT_INTERRUPTED);
+    }
+    code
 }

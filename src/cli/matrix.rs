@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
 
 use freezefuzz::engine::campaign::{self, CampaignConfig, Shard};
 use freezefuzz::engine::explore::{self, ExploreLimits};
@@ -164,7 +165,10 @@ pub(super) fn matrix_command(
             steps_max: campaign_args.steps_max,
             reduce: limits.por,
         };
-        let results = explore_all(&programs, &oracles, &explore_limits, jobs);
+        let results = explore_all(&programs, &oracles, &explore_limits, jobs, &stop);
+        let interrupted = results
+            .iter()
+            .any(|r| r.limit == Some(explore::LimitHit::Interrupted));
         MatrixReport {
             schema: report::SCHEMA.into(),
             mode: "exhaustive".into(),
@@ -179,7 +183,7 @@ pub(super) fn matrix_command(
                 files,
                 faults: common.files.faults.clone(),
             },
-            partial: false,
+            partial: interrupted,
             policies: policy_names,
             scenarios: scenario_names,
             cells: results
@@ -205,7 +209,14 @@ pub(super) fn matrix_command(
             freezefuzz::engine::shrink::shrink_witnesses(&programs, &oracles, &mut results, config.steps_max);
         }
         let partial = results.iter().any(|c| c.partial);
-        let reachable = coverage(&programs, &oracles, campaign_args, jobs);
+        // After an interrupt the user wants out: no coverage search, and no
+        // coverage line for cells that did not run to the end.
+        let reachable = if partial {
+            vec![None; programs.len()]
+        } else {
+            coverage(&programs, &oracles, campaign_args, jobs, &stop)
+        };
+        let partial = partial || stop.load(std::sync::atomic::Ordering::Relaxed);
         let mut report = MatrixReport {
             schema: report::SCHEMA.into(),
             mode: "random".into(),
@@ -258,6 +269,7 @@ pub(super) fn coverage(
     oracles: &OracleSet,
     args: &CampaignArgs,
     jobs: usize,
+    stop: &AtomicBool,
 ) -> Vec<Option<Vec<String>>> {
     if args.coverage_states == 0 {
         return vec![None; programs.len()];
@@ -267,7 +279,7 @@ pub(super) fn coverage(
         steps_max: args.steps_max,
         ..ExploreLimits::default()
     };
-    explore_all(programs, oracles, &limits, jobs)
+    explore_all(programs, oracles, &limits, jobs, stop)
         .into_iter()
         .map(|e| {
             e.complete()
@@ -281,12 +293,13 @@ pub(super) fn explore_all(
     oracles: &OracleSet,
     limits: &ExploreLimits,
     jobs: usize,
+    stop: &AtomicBool,
 ) -> Vec<explore::Exploration> {
     use rayon::prelude::*;
     let run = || {
         programs
             .par_iter()
-            .map(|p| explore::explore(p, oracles, limits))
+            .map(|p| explore::explore_until(p, oracles, limits, stop))
             .collect::<Vec<_>>()
     };
     match rayon::ThreadPoolBuilder::new().num_threads(jobs).build() {

@@ -21,6 +21,7 @@
 //! collision probability to report.
 
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
@@ -67,6 +68,8 @@ pub enum LimitHit {
     States(u64),
     Depth(u32),
     Memory(u64),
+    /// Stopped by the caller's stop flag (Ctrl-C, SIGTERM, SIGHUP).
+    Interrupted,
 }
 
 impl std::fmt::Display for LimitHit {
@@ -75,6 +78,7 @@ impl std::fmt::Display for LimitHit {
             LimitHit::States(n) => write!(f, "state limit ({n} states, --max-states)"),
             LimitHit::Depth(n) => write!(f, "depth limit ({n} steps, --max-depth)"),
             LimitHit::Memory(n) => write!(f, "memory limit ({} MiB, --max-memory)", n >> 20),
+            LimitHit::Interrupted => write!(f, "interrupt (Ctrl-C or a termination signal)"),
         }
     }
 }
@@ -124,6 +128,21 @@ const CYCLE_CHECK_BYTES: usize = 4 + 4 + 4 + 1 + 1;
 
 /// Explores `program` completely (or up to `limits`).
 pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -> Exploration {
+    explore_until(program, oracles, limits, &AtomicBool::new(false))
+}
+
+/// States explored between two looks at the stop flag: a fraction of a
+/// millisecond of work.
+const STOP_CHECK_STATES: usize = 1024;
+
+/// [`explore`], stopping (with [`LimitHit::Interrupted`]) soon after `stop`
+/// becomes true.
+pub fn explore_until(
+    program: &Program,
+    oracles: &OracleSet,
+    limits: &ExploreLimits,
+    stop: &AtomicBool,
+) -> Exploration {
     let mut states: Vec<State> = vec![program.initial];
     let mut parent: Vec<(u32, Choice)> = vec![(
         u32::MAX,
@@ -149,6 +168,10 @@ pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -
     let threads = program.threads.len();
 
     while cursor < states.len() {
+        if cursor % STOP_CHECK_STATES == 0 && stop.load(Ordering::Relaxed) {
+            limit = Some(LimitHit::Interrupted);
+            break;
+        }
         let state = states[cursor];
         let d = depth[cursor];
         // Outcomes that hold however the run continues.

@@ -120,3 +120,116 @@ fn an_oversized_policy_is_refused_after_reading_its_limit() {
         stderr(&output)
     );
 }
+
+const FAULTS_LARGE: &str =
+    "io-error:0.5:16,evict:0.5:16,trylock-fail:0.5:16,emergency-thaw:0.5:4,second-freezer:0.5:4";
+
+/// Starts `args`, sends `signal` once the command has worked for a while,
+/// and returns its output; the command must stop within a few seconds.
+fn interrupted(args: &[&str], signal: libc::c_int) -> (std::process::ExitStatus, String, String, Duration) {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("freezefuzz"))
+        .current_dir(support::root())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        child.try_wait().expect("polls").is_none(),
+        "{args:?} ended before the signal"
+    );
+    let sent = Instant::now();
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
+    // Generous for a debug build on a busy machine; before the fix these
+    // commands ran for minutes (or to the end) after the signal.
+    let status = wait_bounded(&mut child, Duration::from_secs(20));
+    let took = sent.elapsed();
+    let mut out = String::new();
+    let mut err = String::new();
+    use std::io::Read as _;
+    child
+        .stdout
+        .take()
+        .expect("piped")
+        .read_to_string(&mut out)
+        .expect("reads");
+    child
+        .stderr
+        .take()
+        .expect("piped")
+        .read_to_string(&mut err)
+        .expect("reads");
+    (status, out, err, took)
+}
+
+// F11, M10: Ctrl-C, SIGTERM and SIGHUP stop a huge campaign at once, and
+// what was found is printed, marked partial.
+#[test]
+fn signals_stop_a_campaign_quickly_with_partial_output() {
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        let (status, out, err, took) = interrupted(
+            &[
+                "matrix",
+                "--runs",
+                "100000000000",
+                "--coverage-states",
+                "0",
+                "-j",
+                "2",
+            ],
+            signal,
+        );
+        assert_eq!(status.code(), Some(130), "signal {signal}: {err}");
+        assert!(out.contains("PARTIAL"), "signal {signal}: {out}");
+        assert!(err.contains("partial"), "signal {signal}: {err}");
+        assert!(took < Duration::from_secs(10), "signal {signal}: took {took:?}");
+    }
+}
+
+// F12, M13: an exhaustive matrix, `explore` and the coverage search of `run`
+// stop on Ctrl-C and say that their results are partial; no coverage line
+// is printed for an interrupted campaign.
+#[test]
+fn signals_stop_exhaustive_searches_with_partial_output() {
+    let cases: Vec<Vec<&str>> = vec![
+        vec![
+            "matrix",
+            "--exhaustive",
+            "--policy",
+            "no-block+faults",
+            "--scenario",
+            "case4-racing",
+            "--faults",
+            FAULTS_LARGE,
+        ],
+        vec![
+            "explore",
+            "no-block+faults",
+            "case4-racing",
+            "--faults",
+            FAULTS_LARGE,
+        ],
+        vec![
+            "run",
+            "no-block+faults",
+            "case4-racing",
+            "--runs",
+            "1",
+            "--coverage-states",
+            "100000000",
+            "--faults",
+            FAULTS_LARGE,
+        ],
+    ];
+    for args in cases {
+        let (status, out, err, _) = interrupted(&args, libc::SIGINT);
+        assert_eq!(status.code(), Some(130), "{args:?}: {err}");
+        assert!(err.contains("partial"), "{args:?}: {err}");
+        assert!(
+            out.contains("PARTIAL") || out.contains("INCOMPLETE"),
+            "{args:?}: {out}"
+        );
+        assert!(!out.contains("coverage:"), "{args:?}: {out}");
+    }
+}
