@@ -2,6 +2,7 @@
 //! subcommands: the only place that reads policy files from disk and prints
 //! their diagnostics.
 
+use std::fmt::Write as _;
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -28,7 +29,7 @@ fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
 fn print_diagnostics(list: &[Diagnostic]) {
     let colour = std::io::stderr().is_terminal();
     for d in list {
-        eprintln!("{}", diagnostics::render(d, colour));
+        note!("{}", diagnostics::render(d, colour));
     }
 }
 
@@ -41,7 +42,7 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 /// any has an error, 2 on a usage problem.
 pub fn run(files: &[PathBuf]) -> ExitCode {
     if files.is_empty() {
-        eprintln!("freezefuzz check: give at least one policy or scenario file");
+        note!("freezefuzz check: give at least one policy or scenario file");
         return ExitCode::from(2);
     }
     let loaded = load_searching(files);
@@ -59,11 +60,12 @@ pub fn run(files: &[PathBuf]) -> ExitCode {
         }
     }
     let mut failed = false;
+    let mut out = String::new();
     for path in &shown {
         let errors = loaded.diagnostics.iter().filter(|d| &d.path == path).count();
         if errors > 0 {
             failed = true;
-            println!("error  {path}: {}", plural(errors, "error", "errors"));
+            let _ = writeln!(out, "error  {path}: {}", plural(errors, "error", "errors"));
             continue;
         }
         let file_id = ws.files.iter().position(|f| &f.path == path);
@@ -77,9 +79,13 @@ pub fn run(files: &[PathBuf]) -> ExitCode {
         if scenarios > 0 {
             what.push(plural(scenarios, "scenario", "scenarios"));
         }
-        println!("ok  {path} ({})", what.join(", "));
+        let _ = writeln!(out, "ok  {path} ({})", what.join(", "));
     }
+    let written = super::emit(&out);
     print_diagnostics(&loaded.diagnostics);
+    if written != ExitCode::SUCCESS {
+        return written;
+    }
     if failed {
         ExitCode::from(1)
     } else {
@@ -96,7 +102,7 @@ pub fn load_workspace(files: &[PathBuf]) -> Result<Workspace, ExitCode> {
         let entries = match std::fs::read_dir(POLICIES_DIR) {
             Ok(entries) => entries,
             Err(error) => {
-                eprintln!("freezefuzz: no files given and cannot read {POLICIES_DIR}/: {error}");
+                note!("freezefuzz: no files given and cannot read {POLICIES_DIR}/: {error}");
                 return Err(ExitCode::from(2));
             }
         };
@@ -107,7 +113,7 @@ pub fn load_workspace(files: &[PathBuf]) -> Result<Workspace, ExitCode> {
             .collect();
         found.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
         if found.is_empty() {
-            eprintln!("freezefuzz: no files given and no *.ff files in {POLICIES_DIR}/");
+            note!("freezefuzz: no files given and no *.ff files in {POLICIES_DIR}/");
             return Err(ExitCode::from(2));
         }
         found

@@ -1,6 +1,7 @@
 //! `corpus check` and the corpus file IO: listing, reading, and atomic
 //! saving of new witnesses (temp file + rename, deduplicated).
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -112,7 +113,7 @@ pub(super) fn save(dir: &Path, found: &[Found<'_>], oracles: &OracleSet) -> Resu
         known.push(key);
         added += 1;
     }
-    eprintln!(
+    note!(
         "corpus {}: {added} witness(es) added, {skipped} already there",
         dir.display()
     );
@@ -138,11 +139,12 @@ pub(super) fn check_command(dir: &Path, files: &FileArgs) -> ExitCode {
         Err(code) => return code,
     };
     let (mut same, mut changed, mut broken) = (0, 0, 0);
+    let mut out = String::new();
     for path in &paths {
         let entry = match read(path) {
             Ok(e) => e,
             Err(e) => {
-                eprintln!("error: {e}");
+                note!("error: {e}");
                 broken += 1;
                 continue;
             }
@@ -151,7 +153,7 @@ pub(super) fn check_command(dir: &Path, files: &FileArgs) -> ExitCode {
             workspace.policy(&entry.policy),
             workspace.scenarios.iter().find(|s| s.name == entry.scenario),
         ) else {
-            eprintln!(
+            note!(
                 "error: {}: policy `{}` or scenario `{}` is not loaded",
                 path.display(),
                 entry.policy,
@@ -163,7 +165,7 @@ pub(super) fn check_command(dir: &Path, files: &FileArgs) -> ExitCode {
         let oracles = match OracleSet::with_optional(&entry.oracles) {
             Ok(o) => o,
             Err(e) => {
-                eprintln!("error: {}: `oracles`: {e}", path.display());
+                note!("error: {}: `oracles`: {e}", path.display());
                 broken += 1;
                 continue;
             }
@@ -171,7 +173,7 @@ pub(super) fn check_command(dir: &Path, files: &FileArgs) -> ExitCode {
         let program = match program::compile(policy, scenario) {
             Ok(p) => p,
             Err(e) => {
-                eprintln!("error: {}: {e}", path.display());
+                note!("error: {}: {e}", path.display());
                 broken += 1;
                 continue;
             }
@@ -180,7 +182,8 @@ pub(super) fn check_command(dir: &Path, files: &FileArgs) -> ExitCode {
             Ok(Verdict::Same) => same += 1,
             Ok(Verdict::Changed { expected, got }) => {
                 changed += 1;
-                println!(
+                let _ = writeln!(
+                    out,
                     "CHANGED {} ({} × {})\n{}",
                     path.display(),
                     entry.policy,
@@ -190,7 +193,8 @@ pub(super) fn check_command(dir: &Path, files: &FileArgs) -> ExitCode {
             }
             Ok(Verdict::Stale(error)) => {
                 changed += 1;
-                println!(
+                let _ = writeln!(
+                    out,
                     "STALE {} ({} × {}): {error}\n  (replay it with --continue-random SEED to see where the edited policy goes instead)",
                     path.display(),
                     entry.policy,
@@ -198,17 +202,21 @@ pub(super) fn check_command(dir: &Path, files: &FileArgs) -> ExitCode {
                 );
             }
             Err(e) => {
-                eprintln!("error: {}: {e}", path.display());
+                note!("error: {}: {e}", path.display());
                 broken += 1;
             }
         }
     }
-    println!(
+    let _ = writeln!(
+        out,
         "corpus {}: {} entries, {same} unchanged, {changed} changed, {broken} unreadable",
         dir.display(),
         paths.len()
     );
-    if broken > 0 {
+    let written = super::emit(&out);
+    if written != ExitCode::SUCCESS {
+        written
+    } else if broken > 0 {
         ExitCode::from(EXIT_USAGE)
     } else if changed > 0 {
         ExitCode::from(EXIT_FAILED)

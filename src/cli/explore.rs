@@ -102,7 +102,7 @@ pub(super) fn explore_command(
 /// An interrupted search printed what it found; it exits 130 and says so.
 fn finish(code: ExitCode, interrupted: bool) -> ExitCode {
     if code == ExitCode::SUCCESS && interrupted {
-        eprintln!("interrupted: the results above are partial");
+        note!("interrupted: the results above are partial");
         return ExitCode::from(super::EXIT_INTERRUPTED);
     }
     code

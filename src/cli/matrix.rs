@@ -253,7 +253,7 @@ pub(super) fn matrix_command(
         return code;
     }
     if report.partial {
-        eprintln!("interrupted: the results above are partial");
+        note!("interrupted: the results above are partial");
         return ExitCode::from(EXIT_INTERRUPTED);
     }
     if let Some(expected) = expected {
@@ -370,12 +370,12 @@ pub(super) fn compare_expectation(report: &MatrixReport, expected: &MatrixReport
         }
     }
     if differences.is_empty() {
-        eprintln!("every cell's outcomes match the expectation");
+        note!("every cell's outcomes match the expectation");
         ExitCode::SUCCESS
     } else {
-        eprintln!("{} cell(s) differ from the expectation:", differences.len());
+        note!("{} cell(s) differ from the expectation:", differences.len());
         for d in differences {
-            eprintln!("  {d}");
+            note!("  {d}");
         }
         ExitCode::from(EXIT_FAILED)
     }

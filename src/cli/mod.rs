@@ -14,6 +14,15 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// `eprintln!` that cannot panic: when stderr itself fails (closed, or
+/// /dev/full) there is nowhere left to report to, and the exit code says it.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod args;
 pub mod check;
 pub mod corpus;
@@ -81,7 +90,7 @@ pub fn main() -> ExitCode {
 }
 
 fn usage_error(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {message}");
+    note!("error: {message}");
     ExitCode::from(EXIT_USAGE)
 }
 

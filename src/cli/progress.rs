@@ -16,12 +16,10 @@ pub(super) fn interrupt_flag() -> Arc<AtomicBool> {
     // If a handler is already installed (it cannot be here), a signal just kills.
     let _ = ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
-            eprintln!("interrupted twice: exiting at once, without output");
+            note!("interrupted twice: exiting at once, without output");
             std::process::exit(super::EXIT_INTERRUPTED.into());
         }
-        eprintln!(
-            "interrupted: stopping, then printing the partial results (interrupt again to exit at once)"
-        );
+        note!("interrupted: stopping, then printing the partial results (interrupt again to exit at once)");
     });
     stop
 }

@@ -150,10 +150,10 @@ pub(super) fn fit_schedule(
 /// Says on stderr how a replay was fitted.
 pub(super) fn explain_fit(fitted: &Fitted, seed: Option<u64>) {
     if let Some(error) = &fitted.stale {
-        eprintln!("note: the schedule stopped fitting: {error}");
+        note!("note: the schedule stopped fitting: {error}");
     }
     if let (Some(from), Some(seed)) = (fitted.continued_from, seed) {
-        eprintln!(
+        note!(
             "note: moves {}..={} are a seeded random tail (--continue-random {seed})",
             from + 1,
             fitted.choices.len()
@@ -249,11 +249,11 @@ pub(super) fn replay_command(
     }
     match expect {
         Expect::Contains(outcome) if !result.outcomes.contains(outcome) => {
-            eprintln!("expected {outcome}, got: {}", result.outcomes);
+            note!("expected {outcome}, got: {}", result.outcomes);
             ExitCode::from(EXIT_FAILED)
         }
         Expect::Exactly(outcomes) if result.outcomes != outcomes => {
-            eprintln!(
+            note!(
                 "the corpus entry expects {{{outcomes}}}, got: {{{}}}",
                 result.outcomes
             );

@@ -119,7 +119,7 @@ pub(super) fn after_matrix(
             });
         }
         write_file(path, &html::render(report, &witnesses))?;
-        eprintln!("wrote {} ({} witnesses)", path.display(), witnesses.len());
+        note!("wrote {} ({} witnesses)", path.display(), witnesses.len());
     }
     Ok(())
 }

@@ -52,6 +52,19 @@ fn wait_bounded(child: &mut Child, limit: Duration) -> std::process::ExitStatus 
     }
 }
 
+/// Runs `args` with the given stdout and stderr, within [`TIMEOUT`].
+fn spawn_bounded(args: &[&str], out: Stdio, err: Stdio) -> std::process::ExitStatus {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("freezefuzz"))
+        .current_dir(support::root())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("starts");
+    wait_bounded(&mut child, TIMEOUT)
+}
+
 // F03: every file the CLI reads is bounded and must be a regular file.
 #[test]
 fn devices_and_fifos_are_refused_not_read() {
@@ -231,5 +244,38 @@ fn signals_stop_exhaustive_searches_with_partial_output() {
             "{args:?}: {out}"
         );
         assert!(!out.contains("coverage:"), "{args:?}: {out}");
+    }
+}
+
+fn dev_full() -> Stdio {
+    Stdio::from(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full opens"),
+    )
+}
+
+// F13: a failing stdout or stderr is an error exit, never a panic (101).
+#[test]
+fn a_full_stdout_or_stderr_is_a_clean_error() {
+    let bad = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(bad.path(), "policy p { freeze { lokc } }").expect("writes");
+    let bad = bad.path().to_str().expect("utf-8");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["check", "policies/no-block.ff"],
+        vec!["check", bad],
+        vec!["corpus", "check"],
+        vec!["run", "no-block", "case1-racing", "--runs", "10"],
+    ];
+    for args in &cases {
+        let err_file = tempfile::NamedTempFile::new().expect("temp file");
+        let status = spawn_bounded(args, dev_full(), Stdio::from(err_file.reopen().expect("reopens")));
+        let err = std::fs::read_to_string(err_file.path()).expect("reads");
+        assert_ne!(status.code(), Some(0), "{args:?}");
+        assert_ne!(status.code(), Some(101), "{args:?}: {err}");
+        assert!(err.contains("cannot write the output"), "{args:?}: {err}");
+        let status = spawn_bounded(args, Stdio::null(), dev_full());
+        assert_ne!(status.code(), Some(101), "{args:?} with stderr full");
     }
 }
