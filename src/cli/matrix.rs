@@ -205,7 +205,8 @@ pub(super) fn matrix_command(
         let bar = Progress::new(total);
         let mut results = campaign::campaign(&programs, &oracles, &config, jobs, &stop, &|n| bar.advance(n));
         bar.finish();
-        if !witness.no_shrink {
+        // After an interrupt the user wants out: the witnesses stay as found.
+        if !witness.no_shrink && !stop.load(std::sync::atomic::Ordering::Relaxed) {
             freezefuzz::engine::shrink::shrink_witnesses(&programs, &oracles, &mut results, config.steps_max);
         }
         let partial = results.iter().any(|c| c.partial);

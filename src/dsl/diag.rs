@@ -285,6 +285,11 @@ impl Diagnostic {
         self
     }
 
+    /// The text of the file the error points into (`None` for whole-file errors).
+    pub fn source_text(&self) -> Option<&str> {
+        self.source.as_ref().map(|n| n.inner().as_str())
+    }
+
     /// `file:line:column`, or just the file for whole-file errors.
     pub fn location(&self) -> String {
         if self.line == 0 {
