@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::ast::{self, Span, Word};
 use super::checks;
-use super::diag::{Code, Diagnostic, Source, line_column, offset_of};
+use super::diag::{Code, Diagnostic, Source};
 use crate::ir::{
     self, Buffers, CmpOp, Cond, EqOp, FileId, Hook, Level, Loc, LockMode, Pte, StmtKind, WriterLevel, limits,
 };
@@ -80,6 +80,8 @@ struct PrePolicy {
 pub(crate) struct Errors<'a> {
     sources: &'a [Source],
     pub list: Vec<Diagnostic>,
+    /// Errors found past [`limits::DIAGNOSTICS_MAX`]: counted, not built.
+    pub dropped: usize,
     seen: BTreeSet<(Code, FileId, usize, String)>,
 }
 
@@ -88,8 +90,14 @@ impl<'a> Errors<'a> {
         Errors {
             sources,
             list: Vec::new(),
+            dropped: 0,
             seen: BTreeSet::new(),
         }
+    }
+
+    /// Errors found so far, built or not.
+    fn count(&self) -> usize {
+        self.list.len() + self.dropped
     }
 
     fn make(&self, code: Code, file: FileId, span: Span, message: impl Into<String>) -> Diagnostic {
@@ -121,8 +129,9 @@ impl<'a> Errors<'a> {
 
     /// The span of the word at a statement's location (for errors found on the IR).
     fn span_at(&self, loc: Loc) -> Span {
-        let text = &self.sources[loc.file.0 as usize].text;
-        let start = offset_of(text, loc.line, loc.column);
+        let source = &self.sources[loc.file.0 as usize];
+        let text = &source.text;
+        let start = source.lines.offset_of(text, loc.line, loc.column);
         let len = text[start..]
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
             .unwrap_or(text.len() - start);
@@ -134,7 +143,8 @@ impl<'a> Errors<'a> {
 }
 
 fn loc_of(sources: &[Source], file: FileId, span: Span) -> Loc {
-    let (line, column) = line_column(&sources[file.0 as usize].text, span.start);
+    let source = &sources[file.0 as usize];
+    let (line, column) = source.lines.line_column(&source.text, span.start);
     Loc { file, line, column }
 }
 
@@ -283,6 +293,12 @@ impl Stage<'_, '_> {
         label: &str,
         help: Option<String>,
     ) {
+        // Past the limit an error is only counted: building it (its line and
+        // column, its message) would make a file of many errors quadratic.
+        if self.errors.list.len() >= limits::DIAGNOSTICS_MAX {
+            self.errors.dropped += 1;
+            return;
+        }
         let mut d = self.errors.make(code, file, span, message).with_label(label);
         if let Some(help) = help {
             d = d.with_help(help);
@@ -1060,6 +1076,23 @@ impl Stage<'_, '_> {
                 }
                 return None;
             }
+            if chain.len() == limits::EXTENDS_DEPTH_MAX {
+                // Bounding the chain keeps flattening every policy linear in
+                // the number of policies.
+                self.error(
+                    Code::ExtendsTooDeep,
+                    policy.file,
+                    policy.name.span,
+                    format!(
+                        "policy `{}` has more than {} policies in its `extends` chain (limit EXTENDS_DEPTH_MAX)",
+                        policy.name.text,
+                        limits::EXTENDS_DEPTH_MAX
+                    ),
+                    "chain too long",
+                    Some("extend a policy nearer the root, or copy the hooks you need".into()),
+                );
+                return None;
+            }
             chain.push(parent_index);
             current = parent_index;
         }
@@ -1110,7 +1143,7 @@ impl Stage<'_, '_> {
         }
         let mut lowered: BTreeMap<Hook, ir::Body> = BTreeMap::new();
         for (hook, body) in &hooks {
-            let before = self.errors.list.len();
+            let before = self.errors.count();
             let mut inliner = Inliner {
                 stage: self,
                 scope: &bodies,
@@ -1120,7 +1153,7 @@ impl Stage<'_, '_> {
                 hook: *hook,
             };
             let ir_body = inliner.body(body, &mut Vec::new(), 0);
-            if inliner.invalid || self.errors.list.len() > before {
+            if inliner.invalid || self.errors.count() > before {
                 ok = false;
                 continue;
             }
@@ -1176,7 +1209,7 @@ impl Stage<'_, '_> {
     // ----- Scenarios -----------------------------------------------------------------
 
     fn scenario(&mut self, file: FileId, def: &ast::ScenarioDef) -> Option<ir::Scenario> {
-        let before = self.errors.list.len();
+        let before = self.errors.count();
         let mut pages: Vec<ir::PageInit> = Vec::new();
         for page in &def.pages {
             if let Some(first) = pages.iter().find(|p| p.name == page.name.text) {
@@ -1215,7 +1248,9 @@ impl Stage<'_, '_> {
         }
         let page_names: Vec<&str> = def.pages.iter().map(|p| p.name.text.as_str()).collect();
         let mut threads: Vec<ir::ThreadSpec> = Vec::new();
-        for thread in &def.threads {
+        // Past THREADS_MAX the scenario is refused below; lowering every
+        // thread first (each looked up among the others) would be quadratic.
+        for thread in def.threads.iter().take(limits::THREADS_MAX + 1) {
             if let Some(first) = threads.iter().find(|t| t.name == thread.name.text) {
                 let help = format!("the first is at {}", self.describe(first.loc));
                 self.error(
@@ -1332,7 +1367,7 @@ impl Stage<'_, '_> {
             );
         }
         let faults = self.faults(file, &def.faults);
-        if self.errors.list.len() > before {
+        if self.errors.count() > before {
             return None;
         }
         Some(ir::Scenario {

@@ -585,13 +585,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> (ast::File, Vec<Diagnostic>) {
-        parse_file(
-            &Source {
-                path: "t.ff".into(),
-                text: Arc::new(text.into()),
-            },
-            FileId(0),
-        )
+        parse_file(&Source::new("t.ff", text), FileId(0))
     }
 
     #[test]

@@ -278,3 +278,63 @@ fn a_full_stdout_or_stderr_is_a_clean_error() {
         assert_ne!(status.code(), Some(101), "{args:?} with stderr full");
     }
 }
+
+fn diagnostics_of(text: &str) -> Vec<freezefuzz::dsl::Diagnostic> {
+    freezefuzz::dsl::load_str("big.ff", text)
+        .expect_err("has errors")
+        .diagnostics
+}
+
+// F02: errors are capped ("and N more"), each counted but not built past the
+// cap; the work done is bounded by the limits, not by the file.
+#[test]
+fn diagnostics_are_capped_with_a_count_of_the_rest() {
+    let text = format!(
+        "policy p {{ freeze {{ skip }} page_mkwrite {{ lock_page }} faults {{ {} }} }}",
+        "io-error probability 0.1 max 1; ".repeat(3000)
+    );
+    let list = diagnostics_of(&text);
+    assert_eq!(list.len(), freezefuzz::ir::limits::DIAGNOSTICS_MAX + 1);
+    let last = list.last().expect("not empty");
+    assert_eq!(last.code.name(), "ff::too-many-errors");
+    assert!(
+        last.message.starts_with("and 2899 more errors"),
+        "{}",
+        last.message
+    );
+    // The ones shown are the first, in order.
+    assert!(list[..100].windows(2).all(|w| w[0].offset < w[1].offset));
+}
+
+#[test]
+fn a_scenario_with_too_many_threads_stops_at_the_limit() {
+    let threads = "thread t { store a 2; }\n".repeat(5000);
+    let list = diagnostics_of(&format!("scenario s {{ page a {{ }}\n{threads}}}"));
+    let codes: Vec<&str> = list.iter().map(|d| d.code.name()).collect();
+    assert!(codes.contains(&"ff::too-many-threads"), "{codes:?}");
+    // Only the threads up to the limit are looked at (and found duplicate).
+    let duplicates = codes.iter().filter(|c| **c == "ff::duplicate-thread").count();
+    assert!(
+        duplicates <= freezefuzz::ir::limits::THREADS_MAX,
+        "{duplicates} duplicate errors"
+    );
+}
+
+#[test]
+fn an_extends_chain_is_bounded() {
+    let mut text = String::from("policy p0 { freeze { skip } page_mkwrite { lock_page } }\n");
+    for i in 1..100 {
+        text.push_str(&format!("policy p{i} extends p{} {{ }}\n", i - 1));
+    }
+    let list = diagnostics_of(&text);
+    assert!(
+        list.iter().all(|d| d.code.name() == "ff::extends-too-deep"),
+        "{list:?}"
+    );
+    // p64 … p99 have chains of more than 64 policies.
+    assert_eq!(list.len(), 36);
+    assert!(list[0].message.contains("policy `p64`"), "{}", list[0].message);
+    // And a chain of 64 is fine.
+    let ok: String = text.lines().take(64).map(|l| format!("{l}\n")).collect();
+    freezefuzz::dsl::load_str("ok.ff", &ok).expect("a chain of 64 loads");
+}
