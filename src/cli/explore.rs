@@ -46,7 +46,9 @@ pub(super) fn explore_command(
     let stop = super::progress::interrupt_flag();
     let result = explore::explore_until(program, &oracles, &explore_limits, &stop);
     let interrupted = result.limit == Some(explore::LimitHit::Interrupted);
-    let replay = replay_files(&common.files);
+    let mut replay = replay_files(&common.files);
+    replay.oracles = oracles.optional_names().iter().map(|s| s.to_string()).collect();
+    replay.steps_max = Some(explore_limits.steps_max);
     let cell = report::cell_from_exploration(&result, program, &replay);
     let report = MatrixReport {
         schema: report::SCHEMA.into(),

@@ -94,5 +94,6 @@ pub(super) fn replay_files(files: &FileArgs) -> ReplayCommand {
     ReplayCommand {
         files: files.files.iter().map(|f| f.display().to_string()).collect(),
         faults: files.faults.clone(),
+        ..ReplayCommand::default()
     }
 }

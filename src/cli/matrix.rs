@@ -144,7 +144,9 @@ pub(super) fn matrix_command(
         Ok(cells) => cells,
         Err(code) => return code,
     };
-    let replay = replay_files(&common.files);
+    let mut replay = replay_files(&common.files);
+    replay.oracles = oracles.optional_names().iter().map(|s| s.to_string()).collect();
+    replay.steps_max = Some(campaign_args.steps_max);
     let files: Vec<String> = common
         .files
         .files
@@ -250,7 +252,14 @@ pub(super) fn matrix_command(
     if code != ExitCode::SUCCESS {
         return code;
     }
-    if let Err(code) = witness::after_matrix(&report, &programs, &oracles, witness, campaign_args.steps_max) {
+    if let Err(code) = witness::after_matrix(
+        &report,
+        &programs,
+        &oracles,
+        witness,
+        campaign_args.steps_max,
+        &replay,
+    ) {
         return code;
     }
     if report.partial {

@@ -12,7 +12,7 @@ use freezefuzz::engine::schedule;
 use freezefuzz::engine::shrink;
 use freezefuzz::oracle::{OracleSet, Outcome};
 use freezefuzz::report::html::{self, HtmlWitness};
-use freezefuzz::report::matrix::MatrixReport;
+use freezefuzz::report::matrix::{MatrixReport, ReplayCommand};
 use freezefuzz::report::svg;
 
 use super::usage_error;
@@ -51,6 +51,7 @@ pub(super) fn after_matrix(
     oracles: &OracleSet,
     args: &WitnessArgs,
     steps_max: u32,
+    replay: &ReplayCommand,
 ) -> Result<(), ExitCode> {
     if !args.save && args.html.is_none() {
         return Ok(());
@@ -110,9 +111,11 @@ pub(super) fn after_matrix(
                 scenario: f.program.scenario.clone(),
                 outcome: f.outcome.name().to_string(),
                 note: f.note.clone(),
-                replay: format!(
-                    "freezefuzz replay {} {} --schedule '{text}' --expect {}",
-                    f.program.policy, f.program.scenario, f.outcome
+                replay: replay.schedule_expecting(
+                    &f.program.policy,
+                    &f.program.scenario,
+                    &text,
+                    f.outcome.name(),
                 ),
                 schedule: text,
                 svg: svg::render(f.program, &steps, &result),

@@ -69,6 +69,8 @@ pub fn merge(reports: &[(String, MatrixReport)]) -> Result<MatrixReport, String>
     let replay = ReplayCommand {
         files: first.campaign.files.clone(),
         faults: first.campaign.faults.clone(),
+        oracles: first.campaign.oracles.clone(),
+        steps_max: Some(first.campaign.steps_max),
     };
     for (cell, old) in cells.iter().zip(&first.cells) {
         let mut report_cell = cell_from_campaign(cell, &dummy_program(), &replay);

@@ -338,3 +338,156 @@ fn an_extends_chain_is_bounded() {
     let ok: String = text.lines().take(64).map(|l| format!("{l}\n")).collect();
     freezefuzz::dsl::load_str("ok.ff", &ok).expect("a chain of 64 loads");
 }
+
+/// Runs a printed command verbatim in `sh`, with the built binary first on
+/// PATH; returns its exit status and stderr.
+fn run_in_shell(command: &str) -> (Option<i32>, String) {
+    let bin = assert_cmd::cargo::cargo_bin("freezefuzz");
+    let dir = bin.parent().expect("a directory");
+    let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
+    let err_file = tempfile::NamedTempFile::new().expect("temp file");
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .env("PATH", path)
+        .current_dir(support::root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(err_file.reopen().expect("reopens")))
+        .spawn()
+        .expect("sh starts");
+    let status = wait_bounded(&mut child, TIMEOUT);
+    (
+        status.code(),
+        std::fs::read_to_string(err_file.path()).unwrap_or_default(),
+    )
+}
+
+fn html_unescape(text: &str) -> String {
+    text.replace("&#39;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+// F15: every printed replay command (JSON and table findings, the HTML page,
+// exhaustive shortest schedules, shrink's output) reproduces its outcome
+// when run verbatim: -f paths with spaces, --faults, --oracle, --steps-max.
+#[test]
+fn every_printed_replay_command_reproduces() {
+    let dir = tempfile::Builder::new()
+        .prefix("policy dir ")
+        .tempdir()
+        .expect("tempdir");
+    for name in ["no-block.ff", "standard.ff"] {
+        std::fs::copy(support::root().join("policies").join(name), dir.path().join(name)).expect("copies");
+    }
+    let policy = dir.path().join("no-block.ff").display().to_string();
+    let standard = dir.path().join("standard.ff").display().to_string();
+    let html = dir.path().join("it's.html").display().to_string();
+    let common = [
+        "-f",
+        &policy,
+        "-f",
+        &standard,
+        "--faults",
+        "io-error:0.2:1,evict:0.1:1",
+        "--oracle",
+        "dirty-at-freeze",
+        "--steps-max",
+        "17",
+        "--scenario",
+        "case3-racing",
+        "--scenario",
+        "case1-racing",
+        "--format",
+        "json",
+    ];
+    let mut commands: Vec<(String, String)> = Vec::new();
+    for extra in [
+        vec!["--runs", "400", "--html", html.as_str()],
+        vec!["--exhaustive"],
+    ] {
+        let output = freezefuzz()
+            .arg("matrix")
+            .args(common)
+            .args(&extra)
+            .output()
+            .expect("runs");
+        assert!(output.status.success(), "{}", stderr(&output));
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+        for cell in report["cells"].as_array().expect("cells") {
+            for (outcome, w) in cell["witnesses"].as_object().expect("witnesses") {
+                commands.push((outcome.clone(), w["replay"].as_str().expect("replay").to_string()));
+            }
+        }
+    }
+    let page = std::fs::read_to_string(&html).expect("the HTML page");
+    let mut from_html = 0;
+    for line in page.lines() {
+        if let Some(at) = line.find("freezefuzz replay ") {
+            let end = line[at..].find('<').map_or(line.len(), |e| at + e);
+            let command = html_unescape(&line[at..end]);
+            let outcome = command.rsplit("--expect ").next().expect("expects").to_string();
+            commands.push((outcome, command));
+            from_html += 1;
+        }
+    }
+    assert!(from_html > 0, "no replay command in the HTML page");
+    assert!(commands.iter().any(|(o, _)| o == "step-limit"), "{commands:?}");
+    assert!(
+        commands.iter().any(|(o, _)| o == "dirty-at-freeze"),
+        "{commands:?}"
+    );
+    assert!(
+        commands.iter().any(|(_, c)| c.contains("+faults")),
+        "{commands:?}"
+    );
+    // shrink prints one too.
+    let (_, frozen) = commands
+        .iter()
+        .find(|(o, c)| o == "frozen-write" && c.contains("+faults"))
+        .expect("a frozen-write");
+    let schedule = frozen.split('\'').nth(1).expect("a quoted schedule");
+    let output = freezefuzz()
+        .args([
+            "shrink",
+            "no-block+faults",
+            "case3-racing",
+            "--schedule",
+            schedule,
+            "--outcome",
+            "frozen-write",
+        ])
+        .args([
+            "-f",
+            &policy,
+            "-f",
+            &standard,
+            "--faults",
+            "io-error:0.2:1,evict:0.1:1",
+            "--oracle",
+            "dirty-at-freeze",
+            "--steps-max",
+            "17",
+        ])
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let shrunk = stdout(&output);
+    let line = shrunk
+        .lines()
+        .find_map(|l| l.strip_prefix("replay:   "))
+        .expect("a replay line");
+    commands.push(("frozen-write".into(), line.to_string()));
+    for (outcome, command) in &commands {
+        let command = if command.contains("--expect") {
+            command.clone()
+        } else {
+            format!("{command} --expect {outcome}")
+        };
+        let (code, err) = run_in_shell(&command);
+        assert_eq!(code, Some(0), "{command}\n{err}");
+    }
+}
