@@ -68,6 +68,7 @@ pub(super) fn explore_command(
                 .map(|f| f.display().to_string())
                 .collect(),
             faults: common.files.faults.clone(),
+            no_shrink: false,
         },
         partial: interrupted,
         policies: vec![policy.to_string()],

@@ -59,6 +59,13 @@ pub struct CampaignInfo {
     /// The `--faults` spec that added the `POLICY+faults` rows, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub faults: Option<String>,
+    /// Random mode: witnesses reported as found (`--no-shrink`), not shrunk.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_shrink: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// One cell: a policy × a scenario.
