@@ -140,6 +140,24 @@ pub(super) fn matrix_command(
         Ok(o) => o,
         Err(e) => return usage_error(e),
     };
+    // `--policy X --faults SPEC` means X and its `X+faults` row, as the
+    // matrix without `--policy` shows both.
+    let policies: Vec<String> = if common.files.faults.is_some() {
+        policies
+            .into_iter()
+            .flat_map(|p| {
+                let faulty = (!p.ends_with("+faults")).then(|| format!("{p}+faults"));
+                std::iter::once(p).chain(faulty)
+            })
+            .fold(Vec::new(), |mut all, p| {
+                if !all.contains(&p) {
+                    all.push(p);
+                }
+                all
+            })
+    } else {
+        policies
+    };
     let (policy_names, scenario_names, programs) = match compile_cells(&workspace, &policies, &scenarios) {
         Ok(cells) => cells,
         Err(code) => return code,
@@ -250,10 +268,9 @@ pub(super) fn matrix_command(
         }
         report
     };
-    let code = emit(&render(&report, common.format, true));
-    if code != ExitCode::SUCCESS {
-        return code;
-    }
+    // Save (and draw) before printing: a reader that goes away early
+    // (`| head`) ends the process with SIGPIPE, and the witnesses must be
+    // kept by then.
     if let Err(code) = witness::after_matrix(
         &report,
         &programs,
@@ -262,6 +279,10 @@ pub(super) fn matrix_command(
         campaign_args.steps_max,
         &replay,
     ) {
+        return code;
+    }
+    let code = emit(&render(&report, common.format, true));
+    if code != ExitCode::SUCCESS {
         return code;
     }
     if report.partial {

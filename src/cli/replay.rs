@@ -29,7 +29,7 @@ pub(super) struct ReplayArgs {
     schedule: Option<String>,
     /// Replay a corpus entry (its policy, scenario, schedule, oracles and
     /// step budget); exit 1 unless the run has exactly its outcomes.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["schedule", "seed", "policy", "scenario", "expect"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["schedule", "seed", "policy", "scenario", "expect", "steps_max", "oracles", "scheduler"])]
     corpus: Option<PathBuf>,
     /// A run seed printed by `run` or `matrix` (decimal or 0x-hex).
     #[arg(long, value_parser = parse_u64)]
@@ -64,6 +64,10 @@ pub(super) fn run(args: ReplayArgs) -> ExitCode {
             Ok(set) => set,
             Err(e) => return usage_error(format!("{}: {e}", path.display())),
         };
+        let files = match super::corpus::files_for_entry(&entry, &args.files) {
+            Ok(files) => files,
+            Err(e) => return usage_error(format!("{}: {e}", path.display())),
+        };
         return replay_command(
             &entry.policy,
             &entry.scenario,
@@ -74,7 +78,7 @@ pub(super) fn run(args: ReplayArgs) -> ExitCode {
             &entry.oracles,
             Expect::Exactly(expected),
             &args.extra,
-            &args.files,
+            &files,
         );
     }
     let expect = match args

@@ -97,7 +97,13 @@ pub(super) fn after_matrix(
         }
     }
     if args.save {
-        super::corpus::save(&args.corpus_dir, &found, oracles)?;
+        super::corpus::save(
+            &args.corpus_dir,
+            &found,
+            oracles,
+            steps_max,
+            replay.faults.as_deref(),
+        )?;
     }
     if let Some(path) = &args.html {
         let mut witnesses = Vec::new();

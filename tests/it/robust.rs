@@ -491,3 +491,188 @@ fn every_printed_replay_command_reproduces() {
         assert_eq!(code, Some(0), "{command}\n{err}");
     }
 }
+
+fn corpus_entries(dir: &Path) -> Vec<freezefuzz::corpus::Entry> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .expect("corpus dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| freezefuzz::corpus::parse(&std::fs::read_to_string(p).expect("reads")).expect("parses"))
+        .collect()
+}
+
+const SAVE_ARGS: [&str; 12] = [
+    "matrix",
+    "--policy",
+    "no-block",
+    "--scenario",
+    "case3-racing",
+    "--faults",
+    "io-error:0.2:1",
+    "--oracle",
+    "dirty-at-freeze",
+    "--steps-max",
+    "17",
+    "--save",
+];
+
+// F06, F07, F08 and the `--policy X --faults` row: a saved entry keeps its
+// step budget, oracles and fault spec, and checks and replays unchanged.
+#[test]
+fn saved_witnesses_replay_to_their_outcomes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = dir.path().to_str().expect("utf-8");
+    let output = run(&[&SAVE_ARGS[..], &["--runs", "300", "--corpus-dir", corpus]].concat());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let entries = corpus_entries(dir.path());
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.outcomes.contains(&"step-limit".to_string())),
+        "{entries:?}"
+    );
+    assert!(
+        entries.iter().any(|e| e.policy == "no-block+faults"),
+        "{entries:?}"
+    );
+    for entry in &entries {
+        assert!(!entry.outcomes.is_empty(), "{entry:?}");
+        assert_eq!(entry.oracles, ["dirty-at-freeze"]);
+        assert_eq!(entry.steps_max, 17);
+        let faulty = entry.policy.ends_with("+faults");
+        assert_eq!(
+            entry.faults.as_deref(),
+            faulty.then_some("io-error:0.2:1"),
+            "{entry:?}"
+        );
+    }
+    let output = run(&["corpus", "check", "--dir", corpus]);
+    assert!(output.status.success(), "{}{}", stdout(&output), stderr(&output));
+    assert!(stdout(&output).contains("0 changed"), "{}", stdout(&output));
+    for path in std::fs::read_dir(dir.path())
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+    {
+        if path.extension().is_some_and(|e| e == "toml") {
+            let output = run(&["replay", "--corpus", path.to_str().expect("utf-8")]);
+            assert!(output.status.success(), "{}: {}", path.display(), stderr(&output));
+        }
+    }
+    // Flags `replay --corpus` would ignore are refused.
+    let any = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.extension().is_some_and(|e| e == "toml"))
+        .expect("an entry");
+    for flag in [["--steps-max", "5"], ["--oracle", "dirty-at-freeze"]] {
+        let output = run(&[
+            &["replay", "--corpus", any.to_str().expect("utf-8")][..],
+            &flag[..],
+        ]
+        .concat());
+        assert_eq!(output.status.code(), Some(2), "{flag:?}: {}", stderr(&output));
+    }
+}
+
+// F09, M6, M14: concurrent saves neither lose nor duplicate witnesses; stale
+// temp files of killed saves are removed; an unreadable entry is reported
+// and does not block the save.
+#[test]
+fn concurrent_saves_keep_every_witness_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = dir.path().to_str().expect("utf-8").to_string();
+    std::fs::write(dir.path().join("broken.toml"), "this is not toml = = =").expect("writes");
+    std::fs::write(dir.path().join(".x.toml.tmp-999999"), "torn").expect("writes");
+    let children: Vec<Child> = (1..=4)
+        .map(|seed| {
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("freezefuzz"))
+                .current_dir(support::root())
+                .args(SAVE_ARGS)
+                .args([
+                    "--runs",
+                    "200",
+                    "--no-shrink",
+                    "--seed",
+                    &seed.to_string(),
+                    "--corpus-dir",
+                    &corpus,
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("starts")
+        })
+        .collect();
+    let mut added = 0;
+    for mut child in children {
+        let status = wait_bounded(&mut child, TIMEOUT);
+        let mut err = String::new();
+        use std::io::Read as _;
+        child
+            .stderr
+            .take()
+            .expect("piped")
+            .read_to_string(&mut err)
+            .expect("reads");
+        assert!(status.success(), "{err}");
+        assert!(err.contains("broken.toml"), "{err}");
+        added += err
+            .lines()
+            .filter(|l| l.contains("witness(es) added"))
+            .filter_map(|l| l.split(": ").last()?.split(' ').next()?.parse::<usize>().ok())
+            .sum::<usize>();
+    }
+    assert!(
+        !dir.path().join(".x.toml.tmp-999999").exists(),
+        "the stale temp file is left"
+    );
+    let entries: Vec<_> = corpus_entries_skipping(dir.path(), "broken.toml");
+    let mut keys: Vec<(String, String, String)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e.policy.clone(),
+                e.scenario.clone(),
+                freezefuzz::corpus::plain_schedule(&e.schedule).expect("plain"),
+            )
+        })
+        .collect();
+    let total = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), total, "duplicate witnesses saved");
+    assert_eq!(
+        added, total,
+        "the saves said they added {added}, the corpus holds {total}"
+    );
+}
+
+fn corpus_entries_skipping(dir: &Path, skip: &str) -> Vec<freezefuzz::corpus::Entry> {
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .expect("corpus dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml") && !p.ends_with(skip))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| freezefuzz::corpus::parse(&std::fs::read_to_string(p).expect("reads")).expect("parses"))
+        .collect()
+}
+
+// F10: `--save | head` saves before the reader goes away.
+#[test]
+fn a_closed_pipe_does_not_lose_the_save() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let command = format!(
+        "freezefuzz {} --runs 300 --corpus-dir '{}' | head -c 1 > /dev/null",
+        SAVE_ARGS.join(" "),
+        dir.path().display()
+    );
+    let (_, err) = run_in_shell(&command);
+    assert!(!corpus_entries(dir.path()).is_empty(), "nothing saved: {err}");
+}
