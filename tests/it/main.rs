@@ -7,3 +7,4 @@ mod language;
 mod replay;
 mod robust;
 mod support;
+mod writeback;
