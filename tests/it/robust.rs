@@ -676,3 +676,102 @@ fn a_closed_pipe_does_not_lose_the_save() {
     let (_, err) = run_in_shell(&command);
     assert!(!corpus_entries(dir.path()).is_empty(), "nothing saved: {err}");
 }
+
+/// Runs `args` with its address space limited to `bytes` (RLIMIT_AS), so
+/// that a command that would grow without bound aborts instead of eating
+/// the machine; returns the exit status and stderr.
+fn run_limited(args: &[&str], bytes: u64) -> (std::process::ExitStatus, String) {
+    use std::os::unix::process::CommandExt as _;
+    let err_file = tempfile::NamedTempFile::new().expect("temp file");
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("freezefuzz"));
+    command
+        .current_dir(support::root())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(err_file.reopen().expect("reopens")));
+    // SAFETY: setrlimit is async-signal-safe; it runs in the child before exec.
+    unsafe {
+        command.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().expect("starts");
+    let status = wait_bounded(&mut child, TIMEOUT);
+    (
+        status,
+        std::fs::read_to_string(err_file.path()).unwrap_or_default(),
+    )
+}
+
+const ONE_GIB: u64 = 1 << 30;
+
+// F19: a policy `check` accepts, whose `sync` unrolls `writeback` over eight
+// pages two thousand times, is refused while compiling, not after asking
+// for gigabytes.
+#[test]
+fn an_oversized_program_is_refused_while_compiling() {
+    let writeback = "lock_page; if dirty { clean; submit; } unlock_page; ".repeat(800);
+    let freeze = format!(
+        "lock umount write; set_level write; {} set_level fs; set_level complete; unlock umount;",
+        "sync; ".repeat(2000)
+    );
+    let pages: String = (0..8).map(|i| format!("page p{i} {{ }}\n")).collect();
+    let text = format!(
+        "policy big {{ freeze {{ {freeze} }} page_mkwrite {{ lock_page }} writeback {{ {writeback} }} }}\n\
+         scenario s {{ {pages} thread user {{ store p0 2; }} thread freezer {{ freeze; thaw; }} flusher; }}\n"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("big.ff");
+    std::fs::write(&path, text).expect("writes");
+    let path = path.to_str().expect("utf-8");
+    assert!(run(&["check", path]).status.success());
+    let (status, err) = run_limited(
+        &["run", "big", "s", "-f", path, "--runs", "1", "-j", "1"],
+        ONE_GIB,
+    );
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("compiles to more than 65534 instructions"), "{err}");
+}
+
+// F04: a short schedule that asks for 200 million moves is refused before
+// it is expanded, by replay, shrink and a corpus check.
+#[test]
+fn a_schedule_of_too_many_moves_is_refused_before_expansion() {
+    let schedule = "user*1000000 ".repeat(200);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let entry = dir.path().join("huge.toml");
+    std::fs::write(
+        &entry,
+        format!(
+            "format = 1\npolicy = \"no-block\"\nscenario = \"case1-racing\"\noutcomes = [\"safe\"]\nnote = \"x\"\nschedule = \"{schedule}\"\n"
+        ),
+    )
+    .expect("writes");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["replay", "no-block", "case1-racing", "--schedule", &schedule],
+        vec![
+            "shrink",
+            "no-block",
+            "case1-racing",
+            "--schedule",
+            &schedule,
+            "--outcome",
+            "safe",
+        ],
+        vec!["replay", "--corpus", entry.to_str().expect("utf-8")],
+        vec!["corpus", "check", "--dir", dir.path().to_str().expect("utf-8")],
+    ];
+    for args in cases {
+        let (status, err) = run_limited(&args, ONE_GIB);
+        assert_eq!(status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("more than 10000000 moves"), "{args:?}: {err}");
+    }
+}
