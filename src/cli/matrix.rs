@@ -38,7 +38,7 @@ pub(super) struct MatrixArgs {
     scenarios: Vec<String>,
     /// Explore every interleaving instead of sampling: exact outcome sets,
     /// shortest schedules and state counts.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["runs", "seed", "scheduler", "shard", "coverage_states", "no_shrink"])]
     exhaustive: bool,
     /// Exit 1 if any cell's set of outcomes differs from this saved JSON matrix.
     #[arg(long, value_name = "FILE")]
@@ -236,7 +236,9 @@ pub(super) fn matrix_command(
         let reachable = if partial {
             vec![None; programs.len()]
         } else {
-            coverage(&programs, &oracles, campaign_args, jobs, &stop)
+            // `run` has no --max-memory: it takes the default guard.
+            let memory_max = limits.map_or(ExploreLimits::default().memory_max, |l| l.max_memory << 20);
+            coverage(&programs, &oracles, campaign_args, jobs, &stop, memory_max)
         };
         let partial = partial || stop.load(std::sync::atomic::Ordering::Relaxed);
         let mut report = MatrixReport {
@@ -303,6 +305,7 @@ pub(super) fn coverage(
     args: &CampaignArgs,
     jobs: usize,
     stop: &AtomicBool,
+    memory_max: u64,
 ) -> Vec<Option<Vec<String>>> {
     if args.coverage_states == 0 {
         return vec![None; programs.len()];
@@ -310,6 +313,7 @@ pub(super) fn coverage(
     let limits = ExploreLimits {
         states_max: args.coverage_states,
         steps_max: args.steps_max,
+        memory_max: memory_max,
         ..ExploreLimits::default()
     };
     explore_all(programs, oracles, &limits, jobs, stop)

@@ -775,3 +775,49 @@ fn a_schedule_of_too_many_moves_is_refused_before_expansion() {
         assert!(err.contains("more than 10000000 moves"), "{args:?}: {err}");
     }
 }
+
+// Flags that would be ignored are usage errors.
+#[test]
+fn flags_that_would_be_ignored_are_usage_errors() {
+    for flag in [
+        ["--runs", "5"],
+        ["--seed", "3"],
+        ["--scheduler", "pct"],
+        ["--shard", "0/2"],
+    ] {
+        let output = run(&[&["matrix", "--exhaustive"][..], &flag[..]].concat());
+        assert_eq!(output.status.code(), Some(2), "{flag:?}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains("cannot be used with"),
+            "{flag:?}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+// M11: --max-memory bounds the coverage search of a random matrix too
+// (before, this search ran on to the default 4 GiB guard, past the timeout).
+#[test]
+fn max_memory_bounds_the_coverage_search() {
+    let output = run(&[
+        "matrix",
+        "--policy",
+        "no-block+faults",
+        "--scenario",
+        "case4-racing",
+        "--faults",
+        FAULTS_LARGE,
+        "--runs",
+        "1",
+        "--coverage-states",
+        "100000000",
+        "--max-memory",
+        "1",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        !stdout(&output).contains("coverage: the campaign found"),
+        "{}",
+        stdout(&output)
+    );
+}
