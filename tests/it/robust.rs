@@ -821,3 +821,37 @@ fn max_memory_bounds_the_coverage_search() {
         stdout(&output)
     );
 }
+
+// F18: a replay's trace is streamed: an endless run of 300 000 steps (a
+// writeback that never cleans, so the flusher never rests) replays within
+// 80 MiB of address space, where holding the trace took more.
+#[test]
+fn a_long_trace_is_streamed_not_held() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("endless.ff");
+    std::fs::write(
+        &path,
+        "policy endless {\n\
+         freeze { lock umount write; set_level write; set_level fs; set_level complete; unlock umount; }\n\
+         page_mkwrite { lock_page; }\n\
+         writeback { lock_page; unlock_page; }\n}\n\
+         scenario s { page a { } thread user { store a 2; munmap a; } thread freezer { freeze; thaw; } flusher; }\n",
+    )
+    .expect("writes");
+    let path = path.to_str().expect("utf-8");
+    let args = [
+        "replay",
+        "endless",
+        "s",
+        "-f",
+        path,
+        "--seed",
+        "1",
+        "--steps-max",
+        "300000",
+        "--expect",
+        "step-limit",
+    ];
+    let (status, err) = run_limited(&args, 80 << 20);
+    assert_eq!(status.code(), Some(0), "{err}");
+}
