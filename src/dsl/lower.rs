@@ -142,6 +142,37 @@ impl<'a> Errors<'a> {
     }
 }
 
+/// A number as quoted in an error: whole up to 32 characters, clipped after.
+fn shown(text: &str) -> String {
+    match text.char_indices().nth(32) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+/// A fault probability: a decimal `0`, `1`, `0.DIGITS` or `1.000…`, judged
+/// on its digits (a float would round `1.0000000000000000000001` to 1, and
+/// `0.5000000000000000000000000000001` is 0.5 however long).
+fn probability_value(text: &str) -> Option<f64> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(fraction) || (text.contains('.') && fraction.is_empty())
+    {
+        return None;
+    }
+    let whole = whole.trim_start_matches('0');
+    match whole {
+        "" => {}
+        "1" if fraction.bytes().all(|b| b == b'0') => return Some(1.0),
+        _ => return None,
+    }
+    // At most 17 significant digits matter to an f64.
+    let kept: String = fraction.chars().take(40).collect();
+    format!("0.{}", if kept.is_empty() { "0" } else { &kept })
+        .parse()
+        .ok()
+}
+
 fn loc_of(sources: &[Source], file: FileId, span: Span) -> Loc {
     let source = &sources[file.0 as usize];
     let (line, column) = source.lines.line_column(&source.text, span.start);
@@ -437,20 +468,15 @@ impl Stage<'_, '_> {
                 );
                 continue;
             }
-            let probability = f
-                .probability
-                .text
-                .parse::<f64>()
-                .ok()
-                .filter(|p| (0.0..=1.0).contains(p));
+            let probability = probability_value(&f.probability.text);
             let Some(probability) = probability else {
                 self.error(
                     Code::FaultProbability,
                     file,
                     f.probability.span,
                     format!(
-                        "fault probability `{}` is not between 0 and 1",
-                        f.probability.text
+                        "fault probability `{}` is not a decimal between 0 and 1",
+                        shown(&f.probability.text)
                     ),
                     "not in [0, 1]",
                     Some("write a decimal such as 0.05".into()),
@@ -470,7 +496,7 @@ impl Stage<'_, '_> {
                     f.max.span,
                     format!(
                         "fault `max {}` is not a whole number from 1 to {} (limit FAULT_FIRINGS_MAX)",
-                        f.max.text,
+                        shown(&f.max.text),
                         limits::FAULT_FIRINGS_MAX
                     ),
                     "out of range",
@@ -1650,7 +1676,7 @@ impl Stage<'_, '_> {
                             Code::NumberOutOfRange,
                             file,
                             rest[0].span,
-                            format!("`{}` is not a value from 0 to 255", rest[0].text),
+                            format!("`{}` is not a value from 0 to 255", shown(&rest[0].text)),
                             "out of range",
                             None,
                         );

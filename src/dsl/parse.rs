@@ -281,13 +281,6 @@ impl Builder<'_> {
                 is_number,
             };
         }
-        if is_number && text.len() > 32 {
-            return Word {
-                text: "99999999999999999999".to_owned(),
-                span,
-                is_number,
-            };
-        }
         Word {
             text: text.to_owned(),
             span,

@@ -344,7 +344,10 @@ pub fn compile_with(
             });
         };
         faults[kind as usize] = FaultSetting {
-            enabled: spec.max > 0 && spec.probability > 0.0,
+            // Probability only weighs the draws of random and PCT runs (0:
+            // never drawn); exhaustive search ignores it, so a fault with
+            // probability 0 is still a branch there.
+            enabled: spec.max > 0,
             threshold: fault::probability_threshold(spec.probability),
             max: spec.max.min(u8::MAX as u32) as u8,
         };

@@ -855,3 +855,52 @@ fn a_long_trace_is_streamed_not_held() {
     let (status, err) = run_limited(&args, 80 << 20);
     assert_eq!(status.code(), Some(0), "{err}");
 }
+
+// F16: exhaustive search ignores probability, 0 included.
+#[test]
+fn a_fault_of_probability_zero_is_still_explored() {
+    let outcomes = |probability: &str| {
+        let workspace = support::with_standard(&format!(
+            "policy p {{ freeze {{ lock umount write; set_level write; sync; set_level fs; set_level complete; unlock umount; }} page_mkwrite {{ lock_page; }} faults {{ io-error probability {probability} max 1; }} }}"
+        ));
+        let program = freezefuzz::engine::program::compile(
+            workspace.policy("p").expect("p"),
+            workspace.scenario("case3-racing").expect("scenario"),
+        )
+        .expect("compiles");
+        let result = freezefuzz::engine::explore::explore(
+            &program,
+            &freezefuzz::oracle::OracleSet::standard(),
+            &Default::default(),
+        );
+        (result.outcomes, result.states)
+    };
+    assert_eq!(outcomes("0"), outcomes("0.5"));
+}
+
+// F17: numbers are judged on their digits, whatever their length, and an
+// exponent is a clear error, not a syntax error further on.
+#[test]
+fn fault_probabilities_are_judged_on_their_digits() {
+    let check = |probability: &str| {
+        freezefuzz::dsl::load_str(
+            "p.ff",
+            &format!("policy p {{ freeze {{ skip }} page_mkwrite {{ lock_page }} faults {{ io-error probability {probability} max 1; }} }}"),
+        )
+        .map(|ws| ws.policies[0].faults[0].probability)
+        .map_err(|e| e.diagnostics[0].message.clone())
+    };
+    assert_eq!(check("0.5000000000000000000000000000001"), Ok(0.5));
+    assert_eq!(check("1"), Ok(1.0));
+    assert_eq!(check("0"), Ok(0.0));
+    let error = check("1.0000000000000000000001").expect_err("above 1");
+    assert!(
+        error.contains("`1.0000000000000000000001` is not a decimal between 0 and 1"),
+        "{error}"
+    );
+    let error = check("1e-5").expect_err("an exponent");
+    assert!(error.contains("`1e-5` is not a decimal"), "{error}");
+    let long = format!("2{}", "0".repeat(100));
+    let error = check(&long).expect_err("too large");
+    assert!(error.contains(&format!("`{}…`", &long[..32])), "{error}");
+}
