@@ -318,7 +318,8 @@ pub(super) fn check_command(dir: &Path, files: &FileArgs) -> ExitCode {
         let program = match program::compile(policy, scenario) {
             Ok(p) => p,
             Err(e) => {
-                note!("error: {}: {e}", path.display());
+                let located = super::load::located_compile_error(&workspace, policy, scenario, &e);
+                note!("error: {}: {located}", path.display());
                 broken += 1;
                 continue;
             }

@@ -739,6 +739,8 @@ fn an_oversized_program_is_refused_while_compiling() {
     );
     assert_eq!(status.code(), Some(2), "{err}");
     assert!(err.contains("compiles to more than 65534 instructions"), "{err}");
+    // Compile-step errors say where: here, the policy's definition.
+    assert!(err.contains("big.ff:1:8: thread `freezer`"), "{err}");
 }
 
 // F04: a short schedule that asks for 200 million moves is refused before
