@@ -6,8 +6,8 @@
 //!
 //! Exit codes: 0 success; 1 a check failed (`check` found errors, `--expect`
 //! differs, `corpus check` changed, a replay did not reach its expected
-//! outcome); 2 bad input or usage; 130 interrupted (what was found so far is
-//! printed, marked partial).
+//! outcome); 2 bad input or usage; 130 interrupted by SIGINT, SIGTERM or
+//! SIGHUP (what was found so far is printed, marked partial).
 
 use std::io::Write;
 use std::process::ExitCode;
