@@ -313,7 +313,7 @@ pub(super) fn coverage(
     let limits = ExploreLimits {
         states_max: args.coverage_states,
         steps_max: args.steps_max,
-        memory_max: memory_max,
+        memory_max,
         ..ExploreLimits::default()
     };
     explore_all(programs, oracles, &limits, jobs, stop)
@@ -345,7 +345,7 @@ pub(super) fn explore_all(
     }
 }
 
-pub(super) fn read_report(path: &PathBuf) -> Result<MatrixReport, ExitCode> {
+pub(super) fn read_report(path: &std::path::Path) -> Result<MatrixReport, ExitCode> {
     let text = super::read::read_text(path, super::read::REPORT_BYTES_MAX)
         .map_err(|e| usage_error(format!("cannot read {}: {e}", path.display())))?;
     let report: MatrixReport = serde_json::from_str(&text).map_err(|e| {

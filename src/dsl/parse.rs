@@ -573,8 +573,6 @@ impl Builder<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
 
     fn parse(text: &str) -> (ast::File, Vec<Diagnostic>) {

@@ -168,7 +168,7 @@ pub fn explore_until(
     let threads = program.threads.len();
 
     while cursor < states.len() {
-        if cursor % STOP_CHECK_STATES == 0 && stop.load(Ordering::Relaxed) {
+        if cursor.is_multiple_of(STOP_CHECK_STATES) && stop.load(Ordering::Relaxed) {
             limit = Some(LimitHit::Interrupted);
             break;
         }

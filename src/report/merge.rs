@@ -232,7 +232,8 @@ mod tests {
 
     #[test]
     fn shards_of_different_campaigns_are_refused() {
-        let edits: Vec<(&str, fn(&mut MatrixReport))> = vec![
+        type Edit = fn(&mut MatrixReport);
+        let edits: Vec<(&str, Edit)> = vec![
             ("--faults", |r| r.campaign.faults = Some("io-error:0.1:1".into())),
             ("-f files", |r| r.campaign.files = vec!["other.ff".into()]),
             ("--no-shrink", |r| r.campaign.no_shrink = true),
