@@ -57,3 +57,4 @@ pub mod ir;
 pub mod model;
 pub mod oracle;
 pub mod report;
+pub mod shipped;

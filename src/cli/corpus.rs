@@ -21,7 +21,12 @@ pub(super) enum CorpusAction {
     /// Replay every corpus entry; exit 1 (with a diff) if an outcome changed.
     Check {
         /// The corpus directory.
-        #[arg(long, value_name = "DIR", default_value = "corpus")]
+        #[arg(
+            long = "corpus-dir",
+            alias = "dir",
+            value_name = "DIR",
+            default_value = "corpus"
+        )]
         dir: PathBuf,
         #[command(flatten)]
         files: FileArgs,
@@ -239,8 +244,8 @@ pub(super) fn files_for_entry(entry: &Entry, files: &FileArgs) -> Result<FileArg
             "the entry's faults `{mine}` differ from --faults `{given}`"
         )),
         (Some(mine), _) => Ok(FileArgs {
-            files: files.files.clone(),
             faults: Some(mine.clone()),
+            ..files.clone()
         }),
         (None, _) => Ok(files.clone()),
     }
