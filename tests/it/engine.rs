@@ -90,6 +90,7 @@ fn exhaustive_verdicts_reproduce_the_seed_thread() {
             oracles: vec![],
             files: vec![],
             faults: None,
+            no_shrink: false,
         },
         partial: false,
         policies: workspace.policies.iter().map(|p| p.name.clone()).collect(),
