@@ -108,6 +108,12 @@ fn report_seed() -> String {
         .expect("the standard matrix snapshot")
 }
 
+/// The cell schedules are resolved against, compiled once.
+fn cell() -> &'static freezefuzz::engine::program::Program {
+    static CELL: std::sync::OnceLock<freezefuzz::engine::program::Program> = std::sync::OnceLock::new();
+    CELL.get_or_init(|| support::shipped_cell("no-block", "case3-racing"))
+}
+
 proptest! {
     #![proptest_config(config())]
 
@@ -126,10 +132,10 @@ proptest! {
         "freezer*5 user*4 flusher!".to_string(),
         "freezer*3[lock umount write|set_level write|sync: test dirty a] user*2[store a 2|munmap a]".to_string(),
     ])) {
-        let program = support::shipped_cell("no-block", "case3-racing");
+        let program = cell();
         let _ = freezefuzz::engine::schedule::parse(&text);
-        if let Ok(steps) = freezefuzz::engine::schedule::resolve_labelled(&program, &text) {
-            let _ = freezefuzz::engine::schedule::fit(&program, &steps);
+        if let Ok(steps) = freezefuzz::engine::schedule::resolve_labelled(program, &text) {
+            let _ = freezefuzz::engine::schedule::fit(program, &steps);
         }
     }
 
