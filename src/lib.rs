@@ -55,3 +55,4 @@ pub mod ir;
 pub mod model;
 pub mod oracle;
 pub mod report;
+pub mod repro;
