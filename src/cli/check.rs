@@ -10,6 +10,13 @@ use freezefuzz::dsl::{self, Diagnostic};
 use freezefuzz::ir::Workspace;
 use freezefuzz::report::diagnostics;
 
+#[derive(clap::Args, Debug)]
+pub(super) struct CheckArgs {
+    /// Files to check (policies and scenarios), checked together.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
 /// The folder of shipped policies, loaded when no file is given.
 #[allow(dead_code, reason = "used by the subcommands that run policies")]
 const POLICIES_DIR: &str = "policies";

@@ -9,8 +9,23 @@ use freezefuzz::corpus::{self, Entry, Verdict};
 use freezefuzz::engine::program;
 use freezefuzz::oracle::OracleSet;
 
-use super::shrink::Found;
-use super::{EXIT_FAILED, EXIT_USAGE, FileArgs, load, usage_error};
+use super::args::FileArgs;
+use super::load::load;
+use super::witness::Found;
+use super::{EXIT_FAILED, EXIT_USAGE, usage_error};
+
+/// `freezefuzz corpus …`.
+#[derive(clap::Subcommand, Debug)]
+pub(super) enum CorpusAction {
+    /// Replay every corpus entry; exit 1 (with a diff) if an outcome changed.
+    Check {
+        /// The corpus directory.
+        #[arg(long, value_name = "DIR", default_value = "corpus")]
+        dir: PathBuf,
+        #[command(flatten)]
+        files: FileArgs,
+    },
+}
 
 /// Writes `text` to `path` through a temporary file in the same directory
 /// and a rename, so that an interrupted write never leaves a torn file.
@@ -105,6 +120,13 @@ pub(super) fn save(dir: &Path, found: &[Found<'_>], oracles: &OracleSet) -> Resu
 
 /// `freezefuzz corpus check`: replays every entry. Exit 1 when an outcome
 /// changed or a schedule went stale, 2 when a file cannot be read.
+/// `freezefuzz corpus …`.
+pub(super) fn run(action: CorpusAction) -> ExitCode {
+    match action {
+        CorpusAction::Check { dir, files } => check_command(&dir, &files),
+    }
+}
+
 pub(super) fn check_command(dir: &Path, files: &FileArgs) -> ExitCode {
     let paths = match list(dir) {
         Ok(p) => p,

@@ -37,6 +37,24 @@ impl Shard {
     }
 }
 
+/// `K/N`, as given to `--shard` and written in reports.
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Shard, String> {
+        let err = || format!("expected K/N with 0 <= K < N <= 65536 (e.g. 0/4), found `{text}`");
+        let (k, n) = text.split_once('/').ok_or_else(err)?;
+        let (k, n) = (
+            k.parse::<u32>().map_err(|_| err())?,
+            n.parse::<u32>().map_err(|_| err())?,
+        );
+        if n == 0 || k >= n || n > 65536 {
+            return Err(err());
+        }
+        Ok(Shard { index: k, count: n })
+    }
+}
+
 /// What a campaign does.
 #[derive(Clone, Debug)]
 pub struct CampaignConfig {

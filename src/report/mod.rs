@@ -3,5 +3,6 @@ pub mod diagnostics;
 pub mod html;
 pub mod ir_text;
 pub mod matrix;
+pub mod merge;
 pub mod svg;
 pub mod trace;

@@ -1,0 +1,98 @@
+//! `explore`: one cell, exhaustively.
+
+use std::process::ExitCode;
+
+use freezefuzz::engine::explore::{self, ExploreLimits};
+use freezefuzz::report::matrix::{self as report, CampaignInfo, MatrixReport};
+
+use super::args::{CommonArgs, Format, LimitArgs};
+use super::emit;
+use super::load::{load_cell, replay_files};
+use super::matrix::render;
+
+#[derive(clap::Args, Debug)]
+pub(super) struct ExploreArgs {
+    policy: String,
+    scenario: String,
+    #[command(flatten)]
+    limits: LimitArgs,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// `freezefuzz explore POLICY SCENARIO`.
+pub(super) fn run(args: ExploreArgs) -> ExitCode {
+    explore_command(&args.policy, &args.scenario, &args.limits, &args.common)
+}
+
+pub(super) fn explore_command(
+    policy: &str,
+    scenario: &str,
+    limits: &LimitArgs,
+    common: &CommonArgs,
+) -> ExitCode {
+    let (_, oracles, program) = match load_cell(&common.files, &common.oracles, policy, scenario) {
+        Ok(cell) => cell,
+        Err(code) => return code,
+    };
+    let program = &program;
+    let explore_limits = ExploreLimits {
+        states_max: limits.max_states,
+        depth_max: limits.max_depth,
+        memory_max: limits.max_memory << 20,
+        steps_max: ExploreLimits::default().steps_max.min(1000),
+        reduce: limits.por,
+    };
+    let result = explore::explore(program, &oracles, &explore_limits);
+    let replay = replay_files(&common.files);
+    let cell = report::cell_from_exploration(&result, program, &replay);
+    let report = MatrixReport {
+        schema: report::SCHEMA.into(),
+        mode: "exhaustive".into(),
+        campaign: CampaignInfo {
+            seed: None,
+            runs: None,
+            scheduler: None,
+            steps_max: explore_limits.steps_max,
+            shard: None,
+            states_max: Some(limits.max_states),
+            oracles: oracles.optional_names().iter().map(|s| s.to_string()).collect(),
+            files: common
+                .files
+                .files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect(),
+            faults: common.files.faults.clone(),
+        },
+        partial: false,
+        policies: vec![policy.to_string()],
+        scenarios: vec![scenario.to_string()],
+        cells: vec![cell],
+    };
+    if common.format != Format::Table {
+        return emit(&render(&report, common.format, false));
+    }
+    let mut text = String::new();
+    use std::fmt::Write as _;
+    let _ = writeln!(text, "{policy} × {scenario}: exhaustive search");
+    match &result.limit {
+        None => {
+            let _ = writeln!(
+                text,
+                "complete: {} states, {} transitions, depth {}",
+                result.states, result.transitions, result.depth
+            );
+        }
+        Some(limit) => {
+            let _ = writeln!(
+                text,
+                "INCOMPLETE: stopped by the {limit} after {} states; the outcomes below are a lower bound and `safe` proves nothing",
+                result.states
+            );
+        }
+    }
+    let _ = writeln!(text, "reachable outcomes: {}", result.outcomes);
+    text.push_str(&report::findings(&report));
+    emit(&text)
+}

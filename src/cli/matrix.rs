@@ -1,0 +1,369 @@
+//! `run` and `matrix`: seeded campaigns or exhaustive searches over cells, and `--expect`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use freezefuzz::engine::campaign::{self, CampaignConfig, Shard};
+use freezefuzz::engine::explore::{self, ExploreLimits};
+use freezefuzz::engine::program::Program;
+use freezefuzz::oracle::OracleSet;
+use freezefuzz::report::matrix::{self as report, CampaignInfo, MatrixReport};
+
+use super::args::{CampaignArgs, CommonArgs, Format, LimitArgs, jobs};
+use super::load::{compile_cells, load, replay_files};
+use super::progress::{Progress, interrupt_flag};
+use super::witness::{self, WitnessArgs};
+use super::{EXIT_FAILED, EXIT_INTERRUPTED, emit, usage_error};
+
+#[derive(clap::Args, Debug)]
+pub(super) struct RunArgs {
+    policy: String,
+    scenario: String,
+    #[command(flatten)]
+    campaign: CampaignArgs,
+    #[command(flatten)]
+    witness: WitnessArgs,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub(super) struct MatrixArgs {
+    /// Only these policies (repeatable), in this order.
+    #[arg(long = "policy")]
+    policies: Vec<String>,
+    /// Only these scenarios (repeatable), in this order.
+    #[arg(long = "scenario")]
+    scenarios: Vec<String>,
+    /// Explore every interleaving instead of sampling: exact outcome sets,
+    /// shortest schedules and state counts.
+    #[arg(long)]
+    exhaustive: bool,
+    /// Exit 1 if any cell's set of outcomes differs from this saved JSON matrix.
+    #[arg(long, value_name = "FILE")]
+    expect: Option<PathBuf>,
+    #[command(flatten)]
+    campaign: CampaignArgs,
+    #[command(flatten)]
+    witness: WitnessArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// `freezefuzz run POLICY SCENARIO`: a matrix of one cell, random mode.
+pub(super) fn run_one(args: RunArgs) -> ExitCode {
+    matrix_command(
+        vec![args.policy],
+        vec![args.scenario],
+        false,
+        None,
+        &args.campaign,
+        None,
+        &args.common,
+        &args.witness,
+    )
+}
+
+/// `freezefuzz matrix`.
+pub(super) fn run(args: MatrixArgs) -> ExitCode {
+    matrix_command(
+        args.policies,
+        args.scenarios,
+        args.exhaustive,
+        args.expect,
+        &args.campaign,
+        Some(&args.limits),
+        &args.common,
+        &args.witness,
+    )
+}
+
+pub(super) fn render(report: &MatrixReport, format: Format, with_findings: bool) -> String {
+    match format {
+        Format::Json => report::json(report),
+        Format::Markdown => {
+            let mut text = report::markdown(report);
+            let coverage = report::coverage(report);
+            if !coverage.is_empty() {
+                text.push('\n');
+                for line in coverage.lines() {
+                    text.push_str(&format!("> {line}\n"));
+                }
+            }
+            text
+        }
+        Format::Table => {
+            let mut text = report::table(report);
+            let coverage = report::coverage(report);
+            if !coverage.is_empty() {
+                text.push('\n');
+                text.push_str(&coverage);
+            }
+            if with_findings {
+                let findings = report::findings(report);
+                if !findings.is_empty() {
+                    text.push('\n');
+                    text.push_str(&findings);
+                }
+            }
+            text
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn matrix_command(
+    policies: Vec<String>,
+    scenarios: Vec<String>,
+    exhaustive: bool,
+    expect: Option<PathBuf>,
+    campaign_args: &CampaignArgs,
+    limits: Option<&LimitArgs>,
+    common: &CommonArgs,
+    witness: &WitnessArgs,
+) -> ExitCode {
+    let expected = match &expect {
+        Some(path) => match read_report(path) {
+            Ok(report) => Some(report),
+            Err(code) => return code,
+        },
+        None => None,
+    };
+    let workspace = match load(&common.files) {
+        Ok(ws) => ws,
+        Err(code) => return code,
+    };
+    let oracles = match OracleSet::with_optional(&common.oracles) {
+        Ok(o) => o,
+        Err(e) => return usage_error(e),
+    };
+    let (policy_names, scenario_names, programs) = match compile_cells(&workspace, &policies, &scenarios) {
+        Ok(cells) => cells,
+        Err(code) => return code,
+    };
+    let replay = replay_files(&common.files);
+    let files: Vec<String> = common
+        .files
+        .files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect();
+    let jobs = jobs(common);
+    let stop = interrupt_flag();
+    let report = if exhaustive {
+        if campaign_args.shard.is_some() {
+            return usage_error("--shard applies to random campaigns, not to --exhaustive");
+        }
+        let limits = limits.expect("matrix has limit flags");
+        let explore_limits = ExploreLimits {
+            states_max: limits.max_states,
+            depth_max: limits.max_depth,
+            memory_max: limits.max_memory << 20,
+            steps_max: campaign_args.steps_max,
+            reduce: limits.por,
+        };
+        let results = explore_all(&programs, &oracles, &explore_limits, jobs);
+        MatrixReport {
+            schema: report::SCHEMA.into(),
+            mode: "exhaustive".into(),
+            campaign: CampaignInfo {
+                seed: None,
+                runs: None,
+                scheduler: None,
+                steps_max: campaign_args.steps_max,
+                shard: None,
+                states_max: Some(limits.max_states),
+                oracles: oracles.optional_names().iter().map(|s| s.to_string()).collect(),
+                files,
+                faults: common.files.faults.clone(),
+            },
+            partial: false,
+            policies: policy_names,
+            scenarios: scenario_names,
+            cells: results
+                .iter()
+                .zip(&programs)
+                .map(|(r, p)| report::cell_from_exploration(r, p, &replay))
+                .collect(),
+        }
+    } else {
+        let shard = campaign_args.shard.unwrap_or(Shard::WHOLE);
+        let config = CampaignConfig {
+            seed: campaign_args.seed,
+            runs: campaign_args.runs,
+            scheduler: campaign_args.scheduler,
+            steps_max: campaign_args.steps_max,
+            shard,
+        };
+        let total = campaign::shard_runs(config.runs, shard) * programs.len() as u64;
+        let bar = Progress::new(total);
+        let mut results = campaign::campaign(&programs, &oracles, &config, jobs, &stop, &|n| bar.advance(n));
+        bar.finish();
+        if !witness.no_shrink {
+            freezefuzz::engine::shrink::shrink_witnesses(&programs, &oracles, &mut results, config.steps_max);
+        }
+        let partial = results.iter().any(|c| c.partial);
+        let reachable = coverage(&programs, &oracles, campaign_args, jobs);
+        let mut report = MatrixReport {
+            schema: report::SCHEMA.into(),
+            mode: "random".into(),
+            campaign: CampaignInfo {
+                seed: Some(config.seed),
+                runs: Some(config.runs),
+                scheduler: Some(config.scheduler.label()),
+                steps_max: config.steps_max,
+                shard: Some(format!("{}/{}", shard.index, shard.count)),
+                states_max: None,
+                oracles: oracles.optional_names().iter().map(|s| s.to_string()).collect(),
+                files,
+                faults: common.files.faults.clone(),
+            },
+            partial,
+            policies: policy_names,
+            scenarios: scenario_names,
+            cells: results
+                .iter()
+                .zip(&programs)
+                .map(|(r, p)| report::cell_from_campaign(r, p, &replay))
+                .collect(),
+        };
+        for (cell, reachable) in report.cells.iter_mut().zip(reachable) {
+            cell.reachable = reachable;
+        }
+        report
+    };
+    let code = emit(&render(&report, common.format, true));
+    if code != ExitCode::SUCCESS {
+        return code;
+    }
+    if let Err(code) = witness::after_matrix(&report, &programs, &oracles, witness, campaign_args.steps_max) {
+        return code;
+    }
+    if report.partial {
+        eprintln!("interrupted: the results above are partial");
+        return ExitCode::from(EXIT_INTERRUPTED);
+    }
+    if let Some(expected) = expected {
+        return compare_expectation(&report, &expected);
+    }
+    ExitCode::SUCCESS
+}
+
+/// The exact reachable outcomes of each cell, where a search within
+/// `--coverage-states` finishes (`None` elsewhere).
+pub(super) fn coverage(
+    programs: &[Program],
+    oracles: &OracleSet,
+    args: &CampaignArgs,
+    jobs: usize,
+) -> Vec<Option<Vec<String>>> {
+    if args.coverage_states == 0 {
+        return vec![None; programs.len()];
+    }
+    let limits = ExploreLimits {
+        states_max: args.coverage_states,
+        steps_max: args.steps_max,
+        ..ExploreLimits::default()
+    };
+    explore_all(programs, oracles, &limits, jobs)
+        .into_iter()
+        .map(|e| {
+            e.complete()
+                .then(|| e.outcomes.iter().map(|o| o.name().to_string()).collect())
+        })
+        .collect()
+}
+
+pub(super) fn explore_all(
+    programs: &[Program],
+    oracles: &OracleSet,
+    limits: &ExploreLimits,
+    jobs: usize,
+) -> Vec<explore::Exploration> {
+    use rayon::prelude::*;
+    let run = || {
+        programs
+            .par_iter()
+            .map(|p| explore::explore(p, oracles, limits))
+            .collect::<Vec<_>>()
+    };
+    match rayon::ThreadPoolBuilder::new().num_threads(jobs).build() {
+        Ok(pool) => pool.install(run),
+        Err(_) => run(),
+    }
+}
+
+pub(super) fn read_report(path: &PathBuf) -> Result<MatrixReport, ExitCode> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage_error(format!("cannot read {}: {e}", path.display())))?;
+    let report: MatrixReport = serde_json::from_str(&text).map_err(|e| {
+        usage_error(format!(
+            "{}:{}:{}: not a freezefuzz matrix JSON: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if report.schema != report::SCHEMA {
+        return Err(usage_error(format!(
+            "{}: schema `{}` is not `{}`",
+            path.display(),
+            report.schema,
+            report::SCHEMA
+        )));
+    }
+    Ok(report)
+}
+
+/// `--expect`: each cell's set of outcomes must equal the saved one.
+pub(super) fn compare_expectation(report: &MatrixReport, expected: &MatrixReport) -> ExitCode {
+    let mut differences = Vec::new();
+    for cell in &report.cells {
+        match expected
+            .cells
+            .iter()
+            .find(|c| c.policy == cell.policy && c.scenario == cell.scenario)
+        {
+            None => differences.push(format!(
+                "{} × {}: not in the expectation",
+                cell.policy, cell.scenario
+            )),
+            Some(old) => {
+                let (now, then) = (cell.outcomes.names(), old.outcomes.names());
+                if now != then {
+                    differences.push(format!(
+                        "{} × {}: expected {{{}}}, got {{{}}}",
+                        cell.policy,
+                        cell.scenario,
+                        then.join(", "),
+                        now.join(", ")
+                    ));
+                }
+            }
+        }
+    }
+    for old in &expected.cells {
+        if !report
+            .cells
+            .iter()
+            .any(|c| c.policy == old.policy && c.scenario == old.scenario)
+        {
+            differences.push(format!(
+                "{} × {}: expected but not computed",
+                old.policy, old.scenario
+            ));
+        }
+    }
+    if differences.is_empty() {
+        eprintln!("every cell's outcomes match the expectation");
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("{} cell(s) differ from the expectation:", differences.len());
+        for d in differences {
+            eprintln!("  {d}");
+        }
+        ExitCode::from(EXIT_FAILED)
+    }
+}

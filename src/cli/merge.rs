@@ -1,0 +1,40 @@
+//! `merge`: the JSON of `matrix --shard K/N` runs into one matrix.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::args::Format;
+use super::matrix::{read_report, render};
+use super::{emit, usage_error};
+
+#[derive(clap::Args, Debug)]
+pub(super) struct MergeArgs {
+    /// The shard files.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    format: Format,
+}
+
+/// `freezefuzz merge FILE…`.
+pub(super) fn run(args: MergeArgs) -> ExitCode {
+    merge_command(&args.files, args.format)
+}
+
+pub(super) fn merge_command(paths: &[PathBuf], format: Format) -> ExitCode {
+    let mut reports = Vec::new();
+    for path in paths {
+        match read_report(path) {
+            Ok(r) => reports.push((path, r)),
+            Err(code) => return code,
+        }
+    }
+    let named: Vec<(String, _)> = reports
+        .into_iter()
+        .map(|(path, r)| (path.display().to_string(), r))
+        .collect();
+    match freezefuzz::report::merge::merge(&named) {
+        Ok(report) => emit(&render(&report, format, false)),
+        Err(e) => usage_error(e),
+    }
+}
