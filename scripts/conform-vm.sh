@@ -121,14 +121,8 @@ stty -F \$R raw -echo 2>/dev/null
 echo "{\"kernel\":\"\$(uname -r)\",\"version\":\"\$(cat /proc/version)\"}" > \$R
 echo FREEZEFUZZ-BOOTED
 for fs in $FSLIST; do
-    for p in /ff/probe-*; do
-        s=\${p#/ff/probe-}
-        PROBE=\$p /ff/run.sh \$fs --seed $SEED $RUNARG --out /tmp/out.jsonl
-        rc=\$?
-        cat /tmp/out.jsonl > \$R 2>/dev/null
-        rm -f /tmp/out.jsonl
-        echo "{\"probe_exit\":\$rc,\"scenario\":\"\$s\",\"fs\":\"\$fs\"}" > \$R
-    done
+    PROBES="\$(ls /ff/probe-* | tr '\\n' ' ')" RESULTS=\$R sh /ff/run.sh \$fs --seed $SEED $RUNARG \
+        || echo "{\"fs_error\":\"\$fs\",\"exit\":\$?}" > \$R
 done
 echo "{\"done\":true}" > \$R
 echo FREEZEFUZZ-DONE

@@ -23,6 +23,8 @@ mod matrix;
 mod merge;
 mod progress;
 mod replay;
+mod repro;
+mod conform;
 mod shrink;
 mod witness;
 
@@ -63,6 +65,10 @@ enum Command {
     },
     /// Merge the JSON outputs of `matrix --shard K/N` into one matrix.
     Merge(merge::MergeArgs),
+    /// Write a C reproducer of a scenario (or of one schedule, seed or corpus witness) for a real filesystem.
+    Repro(repro::ReproArgs),
+    /// Run the scenarios on a real Linux kernel in QEMU and compare with the model's verdicts.
+    Conform(conform::ConformArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -76,6 +82,8 @@ pub fn main() -> ExitCode {
         Command::Shrink(args) => shrink::run(args),
         Command::Corpus { action } => corpus::run(action),
         Command::Merge(args) => merge::run(args),
+        Command::Repro(args) => repro::run(args),
+        Command::Conform(args) => conform::run(args),
     }
 }
 

@@ -247,6 +247,9 @@ pub fn parse_results(text: &str) -> Result<Observed, String> {
         } else if value.get("schema").and_then(|s| s.as_str()) == Some("freezefuzz-probe/1") {
             let run: ProbeRun = serde_json::from_value(value).map_err(|e| format!("results line {}: {e}", n + 1))?;
             observed.runs.push(run);
+        } else if let Some(fs) = value.get("fs_error").and_then(|f| f.as_str()) {
+            let code = value.get("exit").and_then(|c| c.as_i64()).unwrap_or(-1);
+            observed.exits.insert(("*".to_string(), fs.to_string()), code as i32);
         } else if value.get("done").is_some() {
         } else {
             return Err(format!("results line {}: unexpected `{line}`", n + 1));
@@ -299,7 +302,11 @@ pub fn compare(model: &ModelCell, fs: &str, observed: &Observed, reason_not_run:
         .filter(|r| r.scenario == model.scenario && r.fs == fs)
         .collect();
     cell.runs = runs.len();
-    let exit = observed.exits.get(&(model.scenario.clone(), fs.to_string())).copied();
+    let exit = observed
+        .exits
+        .get(&(model.scenario.clone(), fs.to_string()))
+        .or_else(|| observed.exits.get(&("*".to_string(), fs.to_string())))
+        .copied();
     for run in &runs {
         if let Some(e) = &run.setup_error {
             cell.findings.push(format!("run {}: set-up failed: {e}", run.run));

@@ -473,10 +473,14 @@ static void do_thaw(int self)
                     R.changed[R.nchanged++] = k;
             }
     }
+    /* The frozen window closes when FITHAW starts: users woken by the thaw
+     * finish after it. */
+    int was_frozen = frozen_now;
+    frozen_now = 0;
     int rc = ioctl(mount_fd, FITHAW, 0);
     int e = rc ? errno : 0;
-    if (rc == 0)
-        frozen_now = 0;
+    if (rc != 0)
+        frozen_now = was_frozen;
     pthread_mutex_lock(&R.mu);
     R.fo[R.nfo++] = (struct freeze_obs){FF_THAW, rc, e};
     R.last_thaw_us = now_us();
@@ -554,10 +558,14 @@ static void *thread_main(void *arg)
 
 /* --- page set-up ------------------------------------------------------ */
 
+/* A whole page: the value's word, then zeros. (A partial write into a hole
+ * leaves ext4's delalloc page not uptodate, so not counted as cached.) */
 static void pwrite_value(int fd, int page, int v)
 {
-    uint64_t w = encode(v);
-    if (pwrite(fd, &w, sizeof w, (off_t)page * PG) != sizeof w)
+    static uint64_t buf[PG / 8];
+    memset(buf, 0, sizeof buf);
+    buf[0] = encode(v);
+    if (pwrite(fd, buf, PG, (off_t)page * PG) != PG)
         die("pwrite: %s", strerror(errno));
 }
 
@@ -709,7 +717,7 @@ static void run_one(int run)
     progress();
     /* Lost write: after the thaw and syncfs, the block on disk (O_DIRECT)
      * differs from what the page cache holds (the last value stored). */
-    uint64_t mem[FF_MAX_PAGES], disk[FF_MAX_PAGES];
+    uint64_t mem[FF_MAX_PAGES] = {0}, disk[FF_MAX_PAGES] = {0};
     int lost = 0;
     if (joined) {
         for (int p = 0; p < FF_NPAGES; p++) {
