@@ -102,7 +102,10 @@ pub(super) fn run(args: ConformArgs) -> ExitCode {
             .iter()
             .filter(|(_, _, actions)| {
                 !actions.iter().any(|a| {
-                    matches!(a.kind, freezefuzz::ir::ActionKind::Freeze | freezefuzz::ir::ActionKind::Thaw)
+                    matches!(
+                        a.kind,
+                        freezefuzz::ir::ActionKind::Freeze | freezefuzz::ir::ActionKind::Thaw
+                    )
                 })
             })
             .map(|(i, _, _)| *i)
@@ -198,7 +201,11 @@ fn default_files() -> Vec<PathBuf> {
 }
 
 /// Compiles the probes, boots the VM and reads what it reported.
-fn run_vm(args: &ConformArgs, filesystems: &[String], tables: &[(String, repro::Repro)]) -> Result<Observed, String> {
+fn run_vm(
+    args: &ConformArgs,
+    filesystems: &[String],
+    tables: &[(String, repro::Repro)],
+) -> Result<Observed, String> {
     let out = &args.out;
     let probes = out.join("probes");
     let _ = std::fs::remove_dir_all(&probes);
@@ -208,7 +215,8 @@ fn run_vm(args: &ConformArgs, filesystems: &[String], tables: &[(String, repro::
     )?;
     for (name, files) in tables {
         let source = probes.join(format!("probe-{name}.c"));
-        std::fs::write(&source, &files.probe_c).map_err(|e| format!("cannot write {}: {e}", source.display()))?;
+        std::fs::write(&source, &files.probe_c)
+            .map_err(|e| format!("cannot write {}: {e}", source.display()))?;
         let binary = probes.join(format!("probe-{name}"));
         let status = Command::new(&cc)
             .args(["-O2", "-static", "-pthread", "-o"])
@@ -249,7 +257,8 @@ fn run_vm(args: &ConformArgs, filesystems: &[String], tables: &[(String, repro::
         ));
     }
     let results = out.join("results.jsonl");
-    let text = std::fs::read_to_string(&results).map_err(|e| format!("cannot read {}: {e}", results.display()))?;
+    let text =
+        std::fs::read_to_string(&results).map_err(|e| format!("cannot read {}: {e}", results.display()))?;
     conform::parse_results(&text).map_err(|e| format!("{}: {e}", results.display()))
 }
 

@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand};
 
 mod args;
 pub mod check;
+mod conform;
 pub mod corpus;
 mod explore;
 mod load;
@@ -24,7 +25,6 @@ mod merge;
 mod progress;
 mod replay;
 mod repro;
-mod conform;
 mod shrink;
 mod witness;
 

@@ -44,7 +44,12 @@ pub(super) struct ReproArgs {
 pub(super) fn run(args: ReproArgs) -> ExitCode {
     let (policy, scenario, schedule, steps_max) = match &args.corpus {
         Some(path) => match super::corpus::read(path) {
-            Ok(entry) => (entry.policy, entry.scenario, Some(entry.schedule), entry.steps_max),
+            Ok(entry) => (
+                entry.policy,
+                entry.scenario,
+                Some(entry.schedule),
+                entry.steps_max,
+            ),
             Err(e) => return usage_error(e),
         },
         None => (
@@ -73,7 +78,14 @@ pub(super) fn run(args: ReproArgs) -> ExitCode {
         (None, Some(seed)) => {
             let mut record = Vec::new();
             let mut sched = SchedulerKind::Random.build();
-            run::run(&program, &OracleSet::standard(), sched.as_mut(), seed, steps_max, Some(&mut record));
+            run::run(
+                &program,
+                &OracleSet::standard(),
+                sched.as_mut(),
+                seed,
+                steps_max,
+                Some(&mut record),
+            );
             (Some(record), Some(format!("run seed {seed:#x}")))
         }
         (None, None) => (None, None),
@@ -83,7 +95,9 @@ pub(super) fn run(args: ReproArgs) -> ExitCode {
         Some(choices) => {
             let trace = match run::replay(&program, &oracles, &choices, steps_max) {
                 Ok((_, trace)) => trace,
-                Err(e) => return usage_error(format!("the schedule does not fit {policy} × {scenario}: {e}")),
+                Err(e) => {
+                    return usage_error(format!("the schedule does not fit {policy} × {scenario}: {e}"));
+                }
             };
             match repro::action_order(policy_ir, scenario_ir, &program, &trace) {
                 Ok(order) => order,

@@ -81,8 +81,11 @@ pub fn stack_class(stack: &str) -> Option<String> {
         "lock_page"
     } else if has(&["freeze_super", "thaw_super"]) {
         "lock umount"
-    } else if has(&["lock_mm_and_find_vma", "mmap_read_lock", "rwsem_down_read_slowpath"])
-        && has(&["do_user_addr_fault", "madvise", "msync"])
+    } else if has(&[
+        "lock_mm_and_find_vma",
+        "mmap_read_lock",
+        "rwsem_down_read_slowpath",
+    ]) && has(&["do_user_addr_fault", "madvise", "msync"])
     {
         "mmap_lock (not modelled)"
     } else {
@@ -93,9 +96,18 @@ pub fn stack_class(stack: &str) -> Option<String> {
 
 /// Computes the model's side of one cell: the exhaustive outcome set, and a
 /// search of every reachable state for where users are blocked while frozen.
-pub fn model_cell(program: &Program, oracles: &OracleSet, limits: &ExploreLimits, users: &[usize]) -> ModelCell {
+pub fn model_cell(
+    program: &Program,
+    oracles: &OracleSet,
+    limits: &ExploreLimits,
+    users: &[usize],
+) -> ModelCell {
     let exploration = explore::explore(program, oracles, limits);
-    let mut outcomes: BTreeSet<String> = exploration.outcomes.iter().map(|o| o.name().to_string()).collect();
+    let mut outcomes: BTreeSet<String> = exploration
+        .outcomes
+        .iter()
+        .map(|o| o.name().to_string())
+        .collect();
     // The kernel has no step budget: an endless model run is not an outcome
     // a probe can observe.
     outcomes.remove(Outcome::StepLimit.name());
@@ -242,14 +254,23 @@ pub fn parse_results(text: &str) -> Result<Observed, String> {
         if let Some(kernel) = value.get("kernel").and_then(|k| k.as_str()) {
             observed.kernel = kernel.to_string();
         } else if let Some(code) = value.get("probe_exit").and_then(|c| c.as_i64()) {
-            let key = |k: &str| value.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+            let key = |k: &str| {
+                value
+                    .get(k)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            };
             observed.exits.insert((key("scenario"), key("fs")), code as i32);
         } else if value.get("schema").and_then(|s| s.as_str()) == Some("freezefuzz-probe/1") {
-            let run: ProbeRun = serde_json::from_value(value).map_err(|e| format!("results line {}: {e}", n + 1))?;
+            let run: ProbeRun =
+                serde_json::from_value(value).map_err(|e| format!("results line {}: {e}", n + 1))?;
             observed.runs.push(run);
         } else if let Some(fs) = value.get("fs_error").and_then(|f| f.as_str()) {
             let code = value.get("exit").and_then(|c| c.as_i64()).unwrap_or(-1);
-            observed.exits.insert(("*".to_string(), fs.to_string()), code as i32);
+            observed
+                .exits
+                .insert(("*".to_string(), fs.to_string()), code as i32);
         } else if value.get("done").is_some() {
         } else {
             return Err(format!("results line {}: unexpected `{line}`", n + 1));
@@ -268,6 +289,8 @@ pub struct Cell {
     pub runs: usize,
     pub observed: BTreeMap<String, usize>,
     pub model: BTreeSet<String>,
+    /// Runs in which some user was seen blocked in the kernel while frozen.
+    pub blocked_runs: usize,
     /// Per user thread: kernel stack classes seen while frozen.
     pub blocked: BTreeMap<String, BTreeSet<String>>,
     pub model_blocked: BTreeMap<String, BTreeSet<String>>,
@@ -285,6 +308,7 @@ pub fn compare(model: &ModelCell, fs: &str, observed: &Observed, reason_not_run:
         fs: fs.to_string(),
         verdict: String::new(),
         runs: 0,
+        blocked_runs: 0,
         observed: BTreeMap::new(),
         model: model.outcomes.clone(),
         blocked: BTreeMap::new(),
@@ -323,10 +347,20 @@ pub fn compare(model: &ModelCell, fs: &str, observed: &Observed, reason_not_run:
                 ));
             }
         }
+        if run
+            .threads
+            .iter()
+            .any(|t| t.user && stack_class(&t.stack_frozen).is_some())
+        {
+            cell.blocked_runs += 1;
+        }
         for t in run.threads.iter().filter(|t| t.user) {
             if let Some(class) = stack_class(&t.stack_frozen) {
                 let allowed = model.blocked.get(&t.name).is_some_and(|s| s.contains(&class));
-                cell.blocked.entry(t.name.clone()).or_default().insert(class.clone());
+                cell.blocked
+                    .entry(t.name.clone())
+                    .or_default()
+                    .insert(class.clone());
                 if !allowed {
                     cell.findings.push(format!(
                         "run {}: `{}` blocked at {class} while frozen, where the model never blocks it; kernel stack:\n{}",
@@ -345,8 +379,10 @@ pub fn compare(model: &ModelCell, fs: &str, observed: &Observed, reason_not_run:
         }
     }
     if exit.is_some_and(|c| c != 0) {
-        cell.findings
-            .push(format!("the probe exited with {} (see the serial log)", exit.unwrap_or_default()));
+        cell.findings.push(format!(
+            "the probe exited with {} (see the serial log)",
+            exit.unwrap_or_default()
+        ));
     }
     if runs.is_empty() {
         cell.findings.push("no run reported".to_string());
@@ -373,7 +409,12 @@ fn evidence(run: &ProbeRun) -> String {
     }
     for t in &run.threads {
         if !t.stack_hung.is_empty() && !t.finished {
-            let _ = write!(e, "; `{}` still blocked after the thaw:\n{}", t.name, t.stack_hung.trim_end());
+            let _ = write!(
+                e,
+                "; `{}` still blocked after the thaw:\n{}",
+                t.name,
+                t.stack_hung.trim_end()
+            );
         }
         if let Some(err) = &t.error {
             let _ = write!(e, "; `{}`: {err}", t.name);
@@ -395,8 +436,12 @@ pub struct Matrix {
 }
 
 impl Matrix {
+    /// Every cell that ran agrees (cells the probe cannot set up are shown
+    /// as `not run`, with the reason, and do not count).
     pub fn agrees(&self) -> bool {
-        self.cells.iter().all(|c| c.verdict == "agree")
+        self.cells
+            .iter()
+            .all(|c| c.verdict == "agree" || c.verdict.starts_with("not-run"))
     }
 
     /// A plain text table: one row per scenario, one column per filesystem.
@@ -433,7 +478,7 @@ impl Matrix {
                 return "not run".to_string();
             }
             let seen: Vec<String> = c.observed.iter().map(|(o, n)| format!("{o}×{n}")).collect();
-            format!("{} ({})", c.verdict, seen.join(" "))
+            format!("{} ({}, {} blocked)", c.verdict, seen.join(" "), c.blocked_runs)
         };
         let mut rows: Vec<Vec<String>> = Vec::new();
         let mut header = vec!["scenario".to_string(), "model".to_string()];
@@ -462,11 +507,7 @@ impl Matrix {
             .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
             .collect();
         for (n, row) in rows.iter().enumerate() {
-            let cells: Vec<String> = row
-                .iter()
-                .zip(&widths)
-                .map(|(c, w)| format!("{c:<w$}"))
-                .collect();
+            let cells: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
             if markdown {
                 let _ = writeln!(out, "| {} |", cells.join(" | "));
                 if n == 0 {
@@ -478,7 +519,10 @@ impl Matrix {
             }
         }
         let _ = writeln!(out);
-        let _ = writeln!(out, "where users block while frozen (kernel stack class; model statement class):");
+        let _ = writeln!(
+            out,
+            "where users block while frozen (kernel stack class; model statement class):"
+        );
         for c in &self.cells {
             for (thread, classes) in &c.blocked {
                 let model = c.model_blocked.get(thread).cloned().unwrap_or_default();
@@ -499,7 +543,13 @@ impl Matrix {
             let _ = writeln!(out, "\ndisagreements (with the kernel's evidence):");
             for c in findings {
                 for f in &c.findings {
-                    let _ = writeln!(out, "{}{} on {}: {f}", if markdown { "- " } else { "  " }, c.scenario, c.fs);
+                    let _ = writeln!(
+                        out,
+                        "{}{} on {}: {f}",
+                        if markdown { "- " } else { "  " },
+                        c.scenario,
+                        c.fs
+                    );
                 }
             }
         }

@@ -43,6 +43,9 @@
 #define FF_MAX_THREADS 16
 #define FF_MAX_PAGES 16
 #define FF_MAX_STEPS 64
+/* Racing runs start each thread 0 to 150 ms late: a freeze takes tens of
+ * milliseconds under emulation, so runs land before, inside and after it. */
+#define FF_OFFSET_MAX_US 150000
 
 enum ff_buffers { FF_UNMAPPED, FF_DELAYED, FF_MAPPED };
 enum ff_pte { FF_PTE_NONE, FF_PTE_READONLY, FF_PTE_WRITABLE };
@@ -671,7 +674,7 @@ static void run_one(int run)
     const char *setup_err = setup_pages(R.fd);
     R.racing_hold_ms = (int)(rng_next(&R.rng) % (unsigned)(opt_hold_ms + 1));
     for (int i = 0; i < FF_NTHREADS; i++)
-        R.t[i].offset_us = FF_RACING ? (long long)(rng_next(&R.rng) % 3000) : 0;
+        R.t[i].offset_us = FF_RACING ? (long long)(rng_next(&R.rng) % FF_OFFSET_MAX_US) : 0;
     progress();
     pthread_t th[FF_MAX_THREADS];
     long long start = now_us();

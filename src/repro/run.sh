@@ -17,7 +17,7 @@ if [ "$(id -u)" != 0 ]; then
     echo "run.sh: needs root (mount -o loop, FIFREEZE)" >&2
     exit 2
 fi
-if [ ! -x "$PROBE" ]; then
+if [ -z "${PROBES:-}" ] && [ ! -x "$PROBE" ]; then
     command -v cc >/dev/null 2>&1 || { echo "run.sh: no C compiler: apt-get install gcc libc6-dev" >&2; exit 2; }
     cc -O2 -static -pthread -o "$PROBE" "$HERE/probe.c"
 fi
@@ -25,8 +25,8 @@ case $FS in
     ext4) MKFS="mkfs.ext4 -q -F"; TYPE=ext4; OPTS=""; SIZE=64M; DELALLOC=1; PKG=e2fsprogs ;;
     ext4-nodelalloc) MKFS="mkfs.ext4 -q -F"; TYPE=ext4; OPTS=",nodelalloc"; SIZE=64M; DELALLOC=0; PKG=e2fsprogs ;;
     # 64 MiB is below mkfs.xfs's 300 MB minimum, which it waives for fstests
-    # (TEST_DEV set); a 320 MB filesystem would zero a 64 MB log.
-    xfs) MKFS="env TEST_DEV=1 mkfs.xfs -q -f"; TYPE=xfs; OPTS=""; SIZE=64M; DELALLOC=1; PKG=xfsprogs ;;
+    # (TEST_DIR, TEST_DEV and QA_CHECK_FS set); a 320 MB filesystem would zero a 64 MB log.
+    xfs) MKFS="env TEST_DIR=1 TEST_DEV=1 QA_CHECK_FS=1 mkfs.xfs -q -f"; TYPE=xfs; OPTS=""; SIZE=64M; DELALLOC=1; PKG=xfsprogs ;;
     btrfs) MKFS="mkfs.btrfs -q -f"; TYPE=btrfs; OPTS=""; SIZE=256M; DELALLOC=1; PKG=btrfs-progs ;;
     *) echo "run.sh: unknown filesystem \`$FS' (expected ext4, ext4-nodelalloc, xfs or btrfs)" >&2; exit 2 ;;
 esac

@@ -5,4 +5,5 @@ mod engine;
 mod faults;
 mod language;
 mod replay;
+mod repro;
 mod support;
