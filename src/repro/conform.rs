@@ -29,6 +29,9 @@ pub struct ModelCell {
     pub blocked: BTreeMap<String, BTreeSet<String>>,
     /// Per user thread: whether it can finish while the window is open.
     pub can_finish_frozen: BTreeMap<String, bool>,
+    /// The nesting rule: over the runs that end, whether some freeze was
+    /// refused (EBUSY) and whether some thaw was refused (EINVAL).
+    pub refusals: BTreeSet<(bool, bool)>,
 }
 
 /// The class of a model statement, as compared with kernel stacks.
@@ -122,7 +125,14 @@ pub fn model_cell(
     seen.insert(program.initial);
     queue.push_back(program.initial);
     let mut complete = exploration.complete();
+    let mut refusals = BTreeSet::new();
     while let Some(state) = queue.pop_front() {
+        if exec::enabled_mask(program, &state) == 0 {
+            refusals.insert((
+                state.records & record::FREEZE_REFUSED != 0,
+                state.records & record::THAW_REFUSED != 0,
+            ));
+        }
         let open = state.records & record::WINDOW_OPEN != 0;
         if open {
             for &u in users {
@@ -170,6 +180,7 @@ pub fn model_cell(
         complete,
         blocked,
         can_finish_frozen: can_finish,
+        refusals,
     }
 }
 
@@ -208,7 +219,25 @@ pub struct ProbeThread {
     pub stack_hung: String,
 }
 
+/// `EBUSY` and `EINVAL` on Linux.
+const EBUSY: i32 = 16;
+const EINVAL: i32 = 22;
+
 impl ProbeRun {
+    /// Whether some `FIFREEZE` failed with EBUSY and some `FITHAW` with
+    /// EINVAL; any other failure is an error naming it.
+    pub fn refusals(&self) -> Result<(bool, bool), String> {
+        let mut pair = (false, false);
+        for io in self.ioctls.iter().filter(|io| io.rc != 0) {
+            match (io.op.as_str(), io.errno) {
+                ("freeze", EBUSY) => pair.0 = true,
+                ("thaw", EINVAL) => pair.1 = true,
+                (op, errno) => return Err(format!("{op} failed with errno {errno}")),
+            }
+        }
+        Ok(pair)
+    }
+
     /// The outcomes this run shows, named as the model names them.
     pub fn outcomes(&self) -> BTreeSet<String> {
         let mut set = BTreeSet::new();
@@ -294,6 +323,10 @@ pub struct Cell {
     /// Per user thread: kernel stack classes seen while frozen.
     pub blocked: BTreeMap<String, BTreeSet<String>>,
     pub model_blocked: BTreeMap<String, BTreeSet<String>>,
+    /// The nesting rule: (freeze refused with EBUSY, thaw refused with
+    /// EINVAL) as seen in the runs, and as the model's runs end.
+    pub refusals: BTreeSet<(bool, bool)>,
+    pub model_refusals: BTreeSet<(bool, bool)>,
     /// Every disagreement, with the kernel's evidence.
     pub findings: Vec<String>,
     /// Bad outcomes the model reaches that no run showed (expected for a
@@ -313,6 +346,8 @@ pub fn compare(model: &ModelCell, fs: &str, observed: &Observed, reason_not_run:
         model: model.outcomes.clone(),
         blocked: BTreeMap::new(),
         model_blocked: model.blocked.clone(),
+        refusals: BTreeSet::new(),
+        model_refusals: model.refusals.clone(),
         findings: Vec::new(),
         unobserved: Vec::new(),
     };
@@ -345,6 +380,29 @@ pub fn compare(model: &ModelCell, fs: &str, observed: &Observed, reason_not_run:
                     run.seed,
                     evidence(run)
                 ));
+            }
+        }
+        match run.refusals() {
+            Err(e) => cell
+                .findings
+                .push(format!("run {}: {e}, outside the nesting rule", run.run)),
+            Ok(pair) => {
+                cell.refusals.insert(pair);
+                if !model.refusals.contains(&pair) {
+                    let ioctls: Vec<String> = run
+                        .ioctls
+                        .iter()
+                        .map(|io| format!("{} rc {} errno {}", io.op, io.rc, io.errno))
+                        .collect();
+                    cell.findings.push(format!(
+                        "run {}: freeze refused (EBUSY) {}, thaw refused (EINVAL) {}, which no run of the model ends with ({:?}); ioctls: {}",
+                        run.run,
+                        pair.0,
+                        pair.1,
+                        model.refusals,
+                        ioctls.join(", ")
+                    ));
+                }
             }
         }
         if run
@@ -535,6 +593,28 @@ impl Matrix {
                     thread,
                     classes,
                     model
+                );
+            }
+        }
+        let refusing: Vec<&Cell> = self
+            .cells
+            .iter()
+            .filter(|c| c.refusals.iter().chain(&c.model_refusals).any(|&(f, t)| f || t))
+            .collect();
+        if !refusing.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nthe nesting rule ((freeze refused with EBUSY, thaw refused with EINVAL) per run):"
+            );
+            for c in refusing {
+                let _ = writeln!(
+                    out,
+                    "{}{} on {}: kernel {:?}, model {:?}",
+                    if markdown { "- " } else { "  " },
+                    c.scenario,
+                    c.fs,
+                    c.refusals,
+                    c.model_refusals
                 );
             }
         }
