@@ -423,6 +423,14 @@ fn readme(scenario: &ir::Scenario, options: &Options) -> String {
             options.racing_runs
         );
     }
+    if !options.order.is_empty() {
+        r.push_str(
+            "The order of the actions is kept as far as the kernel allows: a thread waits at\n\
+             most 1 s for its turn (a store the model let through may block here until a thaw\n\
+             that comes later in the order); each run's `order_broken` names the first step of\n\
+             the order not kept, or is -1.\n\n",
+        );
+    }
     r.push_str(
         "Each run is one JSON line: `frozen_write` (a block of the image changed between\n\
          `FIFREEZE` returning and `FITHAW` starting, with the blocks), `lost_write` (after the\n\

@@ -317,6 +317,7 @@ static struct {
     pthread_cond_t cv;
     int frozen_ever;
     int order_next;
+    int order_broken; /* the first slot of the order not kept, or -1 */
     struct thread_obs t[FF_MAX_THREADS];
     struct freeze_obs fo[2 * FF_MAX_STEPS];
     int nfo;
@@ -400,9 +401,24 @@ static void await_turn(int thread, int action)
             slot = i;
     if (slot < 0)
         return;
+    /* The kernel may block an earlier action longer than the model's run
+     * did (a store that the model let through before the freeze completed
+     * can block here until the thaw, which comes later in the order). So
+     * the wait is bounded: after 1 s the order is given up from this slot
+     * on, and the run says so (`order_broken`), instead of deadlocking on
+     * an order the kernel does not allow. */
     pthread_mutex_lock(&R.mu);
-    while (R.order_next < slot)
-        pthread_cond_wait(&R.cv, &R.mu);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 1;
+    while (R.order_next < slot) {
+        if (pthread_cond_timedwait(&R.cv, &R.mu, &deadline) == ETIMEDOUT && R.order_next < slot) {
+            if (R.order_broken < 0)
+                R.order_broken = R.order_next;
+            R.order_next = slot;
+            pthread_cond_broadcast(&R.cv);
+        }
+    }
     pthread_mutex_unlock(&R.mu);
     /* Let the previous action get into the kernel before this one starts. */
     if (slot > 0)
@@ -661,6 +677,7 @@ static void run_one(int run)
     memset(R.t, 0, sizeof R.t);
     R.nfo = R.nchanged = R.frozen_write = R.windows = 0;
     R.frozen_ever = R.order_next = 0;
+    R.order_broken = -1;
     R.last_thaw_us = 0;
     R.rng = opt_seed * 0x9e3779b97f4a7c15ull + (uint64_t)run + 1;
     for (int k = 0; k < 4; k++)
@@ -674,7 +691,7 @@ static void run_one(int run)
     const char *setup_err = setup_pages(R.fd);
     R.racing_hold_ms = (int)(rng_next(&R.rng) % (unsigned)(opt_hold_ms + 1));
     for (int i = 0; i < FF_NTHREADS; i++)
-        R.t[i].offset_us = FF_RACING ? (long long)(rng_next(&R.rng) % FF_OFFSET_MAX_US) : 0;
+        R.t[i].offset_us = FF_RACING && FF_NORDER == 0 ? (long long)(rng_next(&R.rng) % FF_OFFSET_MAX_US) : 0;
     progress();
     pthread_t th[FF_MAX_THREADS];
     long long start = now_us();
@@ -756,8 +773,9 @@ static void run_one(int run)
     fprintf(out, ",\"frozen_write\":%s,\"changed_blocks\":[", R.frozen_write ? "true" : "false");
     for (int k = 0; k < R.nchanged; k++)
         fprintf(out, "%s%ld", k ? "," : "", R.changed[k]);
-    fprintf(out, "],\"lost_write\":%s,\"user_error\":%s,\"deadlock\":%s,\"windows\":%d,\"ioctls\":[",
-            lost ? "true" : "false", user_error ? "true" : "false", deadlock ? "true" : "false", R.windows);
+    fprintf(out, "],\"lost_write\":%s,\"user_error\":%s,\"deadlock\":%s,\"windows\":%d,\"order_broken\":%d,\"ioctls\":[",
+            lost ? "true" : "false", user_error ? "true" : "false", deadlock ? "true" : "false", R.windows,
+            R.order_broken);
     for (int k = 0; k < R.nfo; k++)
         fprintf(out, "%s{\"op\":\"%s\",\"rc\":%d,\"errno\":%d}", k ? "," : "", op_name(R.fo[k].op), R.fo[k].rc,
                 R.fo[k].err);

@@ -243,3 +243,35 @@ fn conform_rejects_an_unknown_filesystem() {
         .clone();
     assert!(String::from_utf8_lossy(&out.stderr).contains("zfs"));
 }
+
+/// A freeze or thaw failing with anything but the nesting rule's EBUSY /
+/// EINVAL is a disagreement.
+#[test]
+fn an_ioctl_error_outside_the_nesting_rule_is_a_disagreement() {
+    let text = std::fs::read_to_string(support::root().join(RESULTS)).expect("saved results");
+    let tampered: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.contains("\"scenario\":\"conf-nesting\",\"fs\":\"xfs\"") {
+                l.replace("\"errno\":16", "\"errno\":5")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("results.jsonl");
+    std::fs::write(&path, tampered.join("\n")).expect("write");
+    let out = freezefuzz()
+        .args(["conform", "--scenario", "conf-nesting", "--results"])
+        .arg(&path)
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("conf-nesting on xfs: run 0: freeze failed with errno 5, outside the nesting rule"),
+        "{stdout}"
+    );
+}
