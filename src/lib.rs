@@ -9,9 +9,11 @@
 //!
 //! What is modelled: the superblock's freeze level, `s_umount`, the
 //! `s_writers` counts, and per page the page-cache state, buffer heads, the
-//! user's pte, PG_dirty, PG_locked and the value in memory and on disk. What
-//! is not: the journal's contents, metadata blocks, inodes, `write(2)`,
-//! private mappings, and real time.
+//! user's pte, PG_dirty, PG_locked, PG_writeback (a write-out in flight,
+//! which `sync` and `msync` wait for) and the value in memory and on disk.
+//! What is not: the journal's contents, metadata blocks, inodes, `write(2)`,
+//! private mappings, and real time (an I/O completes when its writeback
+//! ends).
 //!
 //! # Using the library
 //!

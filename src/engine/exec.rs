@@ -33,6 +33,7 @@ fn guard(program: &Program, state: &State, thread: ThreadId, gates: bool) -> boo
         Op::SbStart(level) => state.below(level.level()),
         Op::WaitWriters(level) => state.writers(level) == 0,
         Op::LockPage(page) => state.can_lock_page(page as usize),
+        Op::TestDirty(page) => state.writeback_settled(page as usize),
         Op::AwaitFrozen => state.has_record(record::WINDOW_EVER),
         Op::FlusherSleep => state.flusher_may_wake(program.pages.len()),
         Op::Gate(kind) => gates && gate_open(program, state, kind),
@@ -46,9 +47,8 @@ fn guard(program: &Program, state: &State, thread: ThreadId, gates: bool) -> boo
         | Op::MarkDirty(_)
         | Op::Allocate(_)
         | Op::Reserve(_)
-        | Op::Clean(_)
+        | Op::Clean { .. }
         | Op::Submit { .. }
-        | Op::TestDirty(_)
         | Op::Branch { .. }
         | Op::FailSigbus(_)
         | Op::StoreEntry { .. }
@@ -222,7 +222,12 @@ pub fn step(program: &Program, state: &mut State, thread: ThreadId, fire: bool) 
         Op::MarkDirty(page) => state.mark_dirty(page as usize),
         Op::Allocate(page) => state.allocate(page as usize),
         Op::Reserve(page) => state.reserve(page as usize),
-        Op::Clean(page) => state.clean(page as usize),
+        Op::Clean { page, writeback } => {
+            state.clean(page as usize);
+            if writeback {
+                state.start_writeback(thread, page as usize);
+            }
+        }
         Op::Submit { page, has_else } => {
             if fire {
                 state.faults_fired[FaultKind::IoError as usize] += 1;
@@ -258,6 +263,12 @@ pub fn step(program: &Program, state: &mut State, thread: ThreadId, fire: bool) 
         Op::FaultComplete { page, value } => state.fault_complete(thread, page as usize, value),
         Op::Munmap(page) => state.munmap(page as usize),
         Op::Done | Op::Jump => unreachable!("stepped a thread that cannot move"),
+    }
+    // Leaving a `writeback` body, however the step leaves it, completes the
+    // thread's write-out of that page (end_page_writeback).
+    let leaves = instr.leaves_to(pc);
+    if leaves != 0 {
+        state.end_writeback(thread, leaves);
     }
     state.pc[thread] = pc;
 }

@@ -19,7 +19,7 @@
 //! other threads' positions).
 
 use crate::engine::exec;
-use crate::engine::program::{Op, Program};
+use crate::engine::program::{Instr, Op, Program};
 use crate::ir::Cond;
 use crate::model::State;
 
@@ -100,7 +100,7 @@ fn footprint(program: &Program, op: Op) -> Footprint {
         | Op::MarkDirty(p)
         | Op::Allocate(p)
         | Op::Reserve(p)
-        | Op::Clean(p)
+        | Op::Clean { page: p, .. }
         | Op::Munmap(p)
         | Op::StoreEntry { page: p, .. }
         | Op::FaultComplete { page: p, .. } => rw(page(p)),
@@ -118,6 +118,17 @@ fn footprint(program: &Program, op: Op) -> Footprint {
         Op::FlusherSleep => r(ALL_PAGES | UMOUNT),
         Op::Done | Op::Jump => Footprint::default(),
     }
+}
+
+/// An instruction's footprint: its operation's, plus the pages whose
+/// `writeback` body it can leave — leaving ends the write-out
+/// (PG_writeback), which `sync`'s and `msync`'s wait and reclaim read.
+fn instr_footprint(program: &Program, instr: &Instr) -> Footprint {
+    let leaves = u32::from(instr.leaves.next | instr.leaves.alt) * PAGE0;
+    footprint(program, instr.op).union(Footprint {
+        read: leaves,
+        write: leaves,
+    })
 }
 
 /// Per program: each instruction's footprint, and the union of the
@@ -139,7 +150,7 @@ impl Reduction {
         let own: Vec<Vec<Footprint>> = program
             .threads
             .iter()
-            .map(|t| t.code.iter().map(|i| footprint(program, i.op)).collect())
+            .map(|t| t.code.iter().map(|i| instr_footprint(program, i)).collect())
             .collect();
         let mut future = own.clone();
         for (thread, code) in program.threads.iter().map(|t| &t.code).enumerate() {

@@ -45,13 +45,19 @@ pub enum Op {
     MarkDirty(u8),
     Allocate(u8),
     Reserve(u8),
-    Clean(u8),
+    /// `clean`; with `writeback` (inside a `writeback` body) it also starts
+    /// the write-out: PG_writeback is set for this thread (`set_page_writeback`).
+    Clean {
+        page: u8,
+        writeback: bool,
+    },
     /// With `has_else`, an I/O error continues at `alt`; without, it redirties.
     Submit {
         page: u8,
         has_else: bool,
     },
-    /// `sync`'s per-page test: dirty → `next`, clean → `alt`.
+    /// `sync`'s and `msync`'s per-page step: waits until the page is not
+    /// under writeback, then tests it: dirty → `next`, clean → `alt`.
     TestDirty(u8),
     /// An `if`: true → `next`, false → `alt`. Indexes [`Program::conds`].
     Branch {
@@ -90,6 +96,33 @@ pub struct Instr {
     pub alt: u16,
     /// Index into [`Program::origins`].
     pub origin: u16,
+    /// The `writeback` bodies this step leaves, per successor.
+    pub leaves: Leaves,
+}
+
+/// The pages whose `writeback` body a step leaves when it continues at
+/// `next` and when it continues at `alt`, as bit masks of pages. Leaving a
+/// `writeback` body is an effect of the step that leaves it: the thread's
+/// write-out of that page completes (`end_page_writeback`), in the same
+/// step. The compiler sets these on every edge out of a body after jumps are
+/// threaded, so no way out (the end of the body, `skip`, a failed submit's
+/// `else`, a failed trylock's `else`) can miss it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Leaves {
+    pub next: u8,
+    pub alt: u8,
+}
+
+impl Instr {
+    /// The pages whose `writeback` body the step leaves when it continues at `pc`.
+    #[inline(always)]
+    pub fn leaves_to(&self, pc: u16) -> u8 {
+        if pc == self.next {
+            self.leaves.next
+        } else {
+            self.leaves.alt
+        }
+    }
 }
 
 /// What a step corresponds to in the user's files, for traces.
@@ -117,6 +150,9 @@ pub struct ThreadCode {
     /// (after the store's first step, up to its completion), else 0. The
     /// fault holds a reference on that page, so reclaim cannot drop it.
     pub faulting: Vec<u8>,
+    /// Per instruction: the pages whose `writeback` body it is in, as a bit
+    /// mask (the body's steps after `sync`'s or `msync`'s test).
+    pub writeback: Vec<u8>,
 }
 
 /// A fault's setting in one program.
@@ -174,6 +210,26 @@ impl Program {
             .iter()
             .enumerate()
             .any(|(t, code)| code.faulting.get(state.pc[t] as usize) == Some(&(page as u8 + 1)))
+    }
+
+    /// Checks the model's invariants ([`State::assert_invariants`]) and the
+    /// ones that need the program: a thread whose write-out of a page is in
+    /// flight (PG_writeback) is inside a `writeback` body of that page — it
+    /// ended when the thread left. Panics (a bug in freezefuzz) if one fails.
+    pub fn assert_invariants(&self, state: &State) {
+        state.assert_invariants(self.threads.len(), self.pages.len());
+        for (page, p) in state.pages.iter().enumerate().take(self.pages.len()) {
+            for (thread, code) in self.threads.iter().enumerate() {
+                if p.writeback_by() & (1 << thread) != 0 {
+                    assert!(
+                        code.writeback[state.pc[thread] as usize] & (1 << page) != 0,
+                        "page {} under writeback by thread {} outside its writeback body",
+                        self.pages[page],
+                        code.name
+                    );
+                }
+            }
+        }
     }
 
     pub fn thread_index(&self, name: &str) -> Option<usize> {
@@ -269,6 +325,7 @@ pub fn compile_with(
         conds: Vec::new(),
         origins: Vec::new(),
         nesting: nesting_applies(scenario, policy),
+        writeback_depth: 0,
     };
     let mut threads = Vec::new();
     for spec in &scenario.threads {
@@ -355,6 +412,9 @@ struct Compiler<'a> {
     /// EINVAL): only when more than one thread can freeze or thaw, see
     /// [`nesting_applies`].
     nesting: bool,
+    /// How many `writeback` bodies are being emitted around the current
+    /// statement: `clean` starts a write-out only inside one.
+    writeback_depth: usize,
 }
 
 /// The kernel's nesting rule (a freeze of a filesystem that is not unfrozen
@@ -391,6 +451,8 @@ struct Emitter {
     code: Vec<Instr>,
     /// Instruction ranges inside a write fault, with the page.
     faults: Vec<(usize, usize, u8)>,
+    /// Instruction ranges of `writeback` bodies, with the page.
+    writebacks: Vec<(usize, usize, u8)>,
 }
 
 impl Emitter {
@@ -398,6 +460,7 @@ impl Emitter {
         Emitter {
             code: Vec::new(),
             faults: Vec::new(),
+            writebacks: Vec::new(),
         }
     }
 
@@ -409,6 +472,39 @@ impl Emitter {
             }
         }
         marks
+    }
+
+    /// Per instruction, the pages whose `writeback` body contains it.
+    fn writeback_marks(&self) -> Vec<u8> {
+        let mut marks = vec![0u8; self.code.len()];
+        for &(from, to, page) in &self.writebacks {
+            for mark in &mut marks[from..to.min(self.code.len())] {
+                *mark |= 1 << page;
+            }
+        }
+        marks
+    }
+
+    /// Sets every instruction's [`Leaves`]: an edge leaves the body of each
+    /// `writeback` range that contains its source and not its target. Runs
+    /// after jumps are threaded, so a `skip` (a jump to the body's end)
+    /// counts on the real step that takes it.
+    fn mark_leaves(&mut self) {
+        let len = self.code.len();
+        for i in 0..len {
+            let leaving = |target: u16| -> u8 {
+                let target = target as usize;
+                self.writebacks
+                    .iter()
+                    .filter(|&&(from, to, _)| (from..to).contains(&i) && !(from..to).contains(&target))
+                    .fold(0u8, |mask, &(_, _, page)| mask | 1 << page)
+            };
+            let leaves = Leaves {
+                next: leaving(self.code[i].next),
+                alt: leaving(self.code[i].alt),
+            };
+            self.code[i].leaves = leaves;
+        }
     }
 }
 
@@ -429,6 +525,7 @@ impl Emitter {
             next,
             alt: next,
             origin,
+            leaves: Leaves::default(),
         });
         index
     }
@@ -506,6 +603,7 @@ impl Compiler<'_> {
             });
         }
         out.thread_jumps();
+        out.mark_leaves();
         // The entry point may itself be a jump (a body that starts with `skip`).
         let entry = out.resolve(0);
         Ok(ThreadCode {
@@ -514,6 +612,7 @@ impl Compiler<'_> {
             env: None,
             entry,
             faulting: out.faulting(),
+            writeback: out.writeback_marks(),
             code: out.code,
         })
     }
@@ -604,12 +703,14 @@ impl Compiler<'_> {
         let jump = out.emit(Op::Jump, origin);
         out.code[jump].next = 0;
         out.thread_jumps();
+        out.mark_leaves();
         Ok(ThreadCode {
             name: name.to_string(),
             flusher: false,
             env: Some(kind),
             entry: 0,
             faulting: out.faulting(),
+            writeback: out.writeback_marks(),
             code: out.code,
         })
     }
@@ -686,7 +787,10 @@ impl Compiler<'_> {
         Ok(())
     }
 
-    /// `sync`'s per-page step and `msync`: test PG_dirty, run writeback if set.
+    /// `sync`'s per-page step and `msync`: wait until the page is not under
+    /// writeback, test PG_dirty, run writeback if set. The body's range is
+    /// recorded: every edge out of it ends the thread's write-out of the
+    /// page ([`Leaves`]).
     fn writeback_if_dirty(
         &mut self,
         out: &mut Emitter,
@@ -702,7 +806,13 @@ impl Compiler<'_> {
         }
         let test = out.emit(Op::TestDirty(page as u8), origin);
         let context = format!("writeback {}", self.page_name(page));
-        self.hook(out, Hook::Writeback, Some(page), &context, depth + 1)?;
+        let start = out.code.len();
+        self.writeback_depth += 1;
+        let emitted = self.hook(out, Hook::Writeback, Some(page), &context, depth + 1);
+        self.writeback_depth -= 1;
+        emitted?;
+        let end = out.code.len();
+        out.writebacks.push((start, end, page as u8));
         out.code[test].alt = out.here();
         Ok(())
     }
@@ -780,7 +890,13 @@ impl Compiler<'_> {
                 out.emit(Op::Reserve(p), origin);
             }
             StmtKind::Clean => {
-                out.emit(Op::Clean(p), origin);
+                out.emit(
+                    Op::Clean {
+                        page: p,
+                        writeback: self.writeback_depth > 0,
+                    },
+                    origin,
+                );
             }
             StmtKind::Submit { otherwise } => {
                 let at = out.emit(
@@ -845,5 +961,139 @@ impl Compiler<'_> {
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{self:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! PG_writeback: set by `clean` inside a `writeback` body only, and
+    //! cleared on every way out of the body, in the step that leaves it.
+
+    use super::*;
+    use crate::engine::exec;
+
+    /// A policy whose writeback is `writeback`, and a scenario whose user
+    /// `msync`s page `a` (dirty, pte none) and stores to it.
+    fn program(writeback: &str) -> Program {
+        let text = format!(
+            "policy p {{
+                freeze {{ lock umount write; sync; set_level complete; unlock umount; }}
+                thaw {{ lock umount write; set_level unfrozen; unlock umount; }}
+                page_mkwrite {{ lock_page; clean; unlock_page; }}
+                writeback {{ {writeback} }}
+            }}
+            scenario s {{
+                page a {{ cached; buffers = mapped; dirty; }}
+                thread user {{ msync a; store a 2; }}
+                thread freezer {{ freeze; thaw; }}
+            }}"
+        );
+        let workspace = crate::dsl::load_str("t.ff", &text).unwrap_or_else(|e| panic!("loads: {e}"));
+        compile(&workspace.policies[0], &workspace.scenarios[0]).expect("compiles")
+    }
+
+    /// Runs the user alone, `fire` at the given steps (1-based), checking the
+    /// invariants after each step; returns whether page `a` was under
+    /// writeback after each step.
+    fn user_alone(program: &Program, fire_at: &[usize]) -> Vec<bool> {
+        let mut state = program.initial;
+        let mut flags = Vec::new();
+        while exec::enabled(program, &state, 0) {
+            // An injected I/O error, as the io-error fault fires it.
+            let fire = fire_at.contains(&(flags.len() + 1));
+            exec::step(program, &mut state, 0, fire);
+            program.assert_invariants(&state);
+            flags.push(state.pages[0].writeback());
+        }
+        assert!(exec::finished(program, &state, 0));
+        flags
+    }
+
+    #[test]
+    fn the_default_writeback_ends_the_write_out_with_its_unlock() {
+        // msync test, lock_page, if dirty, clean, submit, unlock_page, then the store.
+        let p = program("lock_page; if dirty { clean; submit; } unlock_page;");
+        let flags = user_alone(&p, &[]);
+        assert_eq!(flags[..6], [false, false, false, true, true, false]);
+        assert!(
+            flags[6..].iter().all(|&f| !f),
+            "clean in page_mkwrite starts no write-out"
+        );
+    }
+
+    #[test]
+    fn skip_ends_the_write_out_on_the_step_that_takes_it() {
+        // The branch itself leaves the body (its true edge is the skip).
+        let p = program("lock_page; clean; if not dirty { unlock_page; skip; } submit; unlock_page;");
+        let flags = user_alone(&p, &[]);
+        assert_eq!(flags[..5], [false, false, true, true, false]);
+        let p = program("lock_page; clean; unlock_page; if not dirty { skip; } submit;");
+        let flags = user_alone(&p, &[]);
+        assert_eq!(flags[..5], [false, false, true, true, false]);
+    }
+
+    #[test]
+    fn a_failed_submit_ends_the_write_out_after_its_else_or_at_the_end() {
+        let p = program("lock_page; clean; submit else { mark_dirty; unlock_page; skip; } unlock_page;");
+        // Fires at step 4 (submit): the else's unlock_page + skip leaves.
+        let flags = user_alone(&p, &[4]);
+        assert_eq!(flags[..6], [false, false, true, true, true, false]);
+        // Without `else` the page is redirtied; the write-out ends at unlock_page.
+        let p = program("lock_page; clean; submit; unlock_page;");
+        let flags = user_alone(&p, &[4]);
+        assert_eq!(flags[..5], [false, false, true, true, false]);
+    }
+
+    #[test]
+    fn every_edge_out_of_a_writeback_body_ends_it_and_no_other_does() {
+        let p = program(
+            "lock_page; if dirty { clean; trylock umount read else { unlock_page; skip; } submit; unlock umount; } unlock_page;",
+        );
+        let code = &p.threads[0];
+        for (i, instr) in code.code.iter().enumerate() {
+            if instr.op == Op::Jump {
+                continue;
+            }
+            for (target, leaves) in [(instr.next, instr.leaves.next), (instr.alt, instr.leaves.alt)] {
+                let inside = code.writeback[i] & 1 != 0;
+                let stays = code.writeback[target as usize] & 1 != 0;
+                assert_eq!(
+                    leaves != 0,
+                    inside && !stays,
+                    "instruction {i} {:?} → {target}",
+                    instr.op
+                );
+            }
+        }
+        // Two ways out: the else's unlock_page (then skip) and the final
+        // unlock_page. The test's clean edge does not count (the body was
+        // never entered), nor the branch's false edge (to the final unlock).
+        let leaving: Vec<Op> = code
+            .code
+            .iter()
+            .filter(|i| i.op != Op::Jump && (i.leaves.next | i.leaves.alt) != 0)
+            .map(|i| i.op)
+            .collect();
+        assert_eq!(leaving, [Op::UnlockPage(0), Op::UnlockPage(0)]);
+    }
+
+    #[test]
+    fn sync_waits_for_a_write_out_in_flight() {
+        let p = program("lock_page; if dirty { clean; submit; } unlock_page;");
+        let (user, freezer) = (0, 1);
+        let mut state = p.initial;
+        exec::step(&p, &mut state, freezer, false); // lock umount write
+        for _ in 0..4 {
+            exec::step(&p, &mut state, user, false); // msync: dirty, lock_page, if dirty, clean
+        }
+        assert!(state.pages[0].writeback() && !state.pages[0].dirty());
+        // The freeze's sync waits at its per-page step although the page is clean.
+        assert!(matches!(p.instr(freezer, state.pc[freezer]).op, Op::TestDirty(0)));
+        assert!(!exec::enabled(&p, &state, freezer));
+        exec::step(&p, &mut state, user, false); // submit: still in flight
+        assert!(!exec::enabled(&p, &state, freezer));
+        exec::step(&p, &mut state, user, false); // unlock_page: the write-out ends
+        assert!(exec::enabled(&p, &state, freezer));
+        p.assert_invariants(&state);
     }
 }

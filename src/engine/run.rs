@@ -67,7 +67,7 @@ pub fn run(
         };
         exec::step(program, &mut state, thread, fire);
         if cfg!(debug_assertions) {
-            state.assert_invariants(program.threads.len(), program.pages.len());
+            program.assert_invariants(&state);
         }
         if let Some(record) = record.as_deref_mut() {
             record.push(Choice {
@@ -138,7 +138,7 @@ pub fn replay(
         let before = state;
         let pc = state.pc[thread];
         exec::step(program, &mut state, thread, choice.fire);
-        state.assert_invariants(program.threads.len(), program.pages.len());
+        program.assert_invariants(&state);
         trace.push(TraceStep {
             choice: *choice,
             pc,

@@ -1,5 +1,7 @@
 //! `evict`: memory reclaim drops a clean, unlocked page that no pte maps
-//! from the page cache (`shrink_page_list` → `__remove_mapping`), so a later
+//! and that is not under writeback from the page cache (`shrink_page_list`
+//! → `__remove_mapping`; reclaim skips a page under writeback, and
+//! `filemap_release_folio` refuses one: [`State::can_evict`]), so a later
 //! store takes a major fault and reads the page back in: it turns case 2 or
 //! 3 into case 1 in the middle of a run.
 //!

@@ -31,6 +31,17 @@ pub struct PageState {
     pte: u8,
     /// 0 when unlocked, else the owning thread + 1 (PG_locked).
     locked_by: u8,
+    /// PG_writeback: the threads whose write-out of this page is in flight,
+    /// one bit per thread; the page is under writeback while any is set.
+    /// A thread's bit is set by its `clean` inside a `writeback` body
+    /// (`set_page_writeback` / `folio_start_writeback`) and cleared when it
+    /// leaves that body, however it leaves (`end_page_writeback` /
+    /// `folio_end_writeback`: the I/O has completed). The bit per thread,
+    /// rather than one bit, keeps "cleared when the thread that set it
+    /// leaves" exact for a policy that lets two write-outs of one page
+    /// overlap (the kernel never does: `folio_prepare_writeback` waits for
+    /// or skips a page under writeback before it starts another).
+    writeback_by: u8,
     pub mem: u8,
     pub disk: u8,
 }
@@ -42,6 +53,7 @@ impl PageState {
             buffers: init.buffers as u8,
             pte: init.pte as u8,
             locked_by: 0,
+            writeback_by: 0,
             mem: init.mem,
             disk: init.disk,
         };
@@ -85,6 +97,14 @@ impl PageState {
     /// The thread holding PG_locked, if any.
     pub fn locked_by(&self) -> Option<ThreadId> {
         (self.locked_by != 0).then(|| self.locked_by as usize - 1)
+    }
+    /// PG_writeback: some write-out of this page is in flight.
+    pub fn writeback(&self) -> bool {
+        self.writeback_by != 0
+    }
+    /// The threads whose write-out of this page is in flight, as a bit mask.
+    pub fn writeback_by(&self) -> u8 {
+        self.writeback_by
     }
 }
 
@@ -294,6 +314,8 @@ impl State {
 
     /// `page_mkclean` + `clear_page_dirty_for_io`: fold the pte's dirty bit
     /// into PG_dirty, write-protect a writable pte, then clear PG_dirty.
+    /// Inside a `writeback` body the same step also starts the write-out,
+    /// [`State::start_writeback`].
     pub fn clean(&mut self, page: usize) {
         let p = &mut self.pages[page];
         p.flags &= !PAGE_PTE_DIRTY;
@@ -301,6 +323,39 @@ impl State {
             p.pte = Pte::Readonly as u8;
         }
         p.flags &= !PAGE_DIRTY;
+    }
+
+    /// `set_page_writeback` (`folio_start_writeback`, mm/page-writeback.c):
+    /// `thread`'s write-out of `page` is in flight. The filesystem's
+    /// writepage sets PG_writeback right after `clear_page_dirty_for_io`,
+    /// under the page lock, so the model sets it in `clean`'s step.
+    pub fn start_writeback(&mut self, thread: ThreadId, page: usize) {
+        self.pages[page].writeback_by |= 1 << thread;
+    }
+
+    /// `end_page_writeback` (`folio_end_writeback`, mm/filemap.c): the I/O
+    /// of `thread`'s write-out has completed, for every page in `pages` (a
+    /// bit mask). The engine calls it on every edge that leaves a
+    /// `writeback` body; it is a no-op for a page `thread` did not start.
+    pub fn end_writeback(&mut self, thread: ThreadId, pages: u8) {
+        let mut pages = pages;
+        while pages != 0 {
+            let page = pages.trailing_zeros() as usize;
+            pages &= pages - 1;
+            self.pages[page].writeback_by &= !(1 << thread);
+        }
+    }
+
+    /// The guard of `sync`'s and `msync`'s per-page step: the page is not
+    /// under writeback. The data-integrity sync waits for every page under
+    /// writeback before it looks at it again: `folio_wait_writeback` in
+    /// `__filemap_fdatawait_range` (mm/filemap.c), reached from
+    /// `wait_sb_inodes` (fs/fs-writeback.c) for `sync_filesystem` and from
+    /// `file_write_and_wait_range` for `msync(MS_SYNC)`; and
+    /// `folio_prepare_writeback` (`write_cache_pages`) waits for it under
+    /// WB_SYNC_ALL before it cleans the page again.
+    pub fn writeback_settled(&self, page: usize) -> bool {
+        !self.pages[page].writeback()
     }
 
     /// A successful submit: the block gets the page's value. Records a frozen
@@ -363,10 +418,19 @@ impl State {
         p.pte = Pte::None as u8;
     }
 
-    /// Memory reclaim drops a page: only a clean, unlocked, unmapped page.
+    /// Memory reclaim drops a page: only a clean, unlocked, unmapped page
+    /// that is not under writeback. Reclaim skips a page under writeback
+    /// (`shrink_folio_list` in mm/vmscan.c), and neither
+    /// `filemap_release_folio` (mm/filemap.c) nor `mapping_evict_folio`
+    /// (mm/truncate.c, the invalidate path) lets one go.
     pub fn can_evict(&self, page: usize) -> bool {
         let p = &self.pages[page];
-        p.cached() && !p.dirty() && !p.pte_dirty() && p.locked_by == 0 && p.pte == Pte::None as u8
+        p.cached()
+            && !p.dirty()
+            && !p.pte_dirty()
+            && p.locked_by == 0
+            && p.writeback_by == 0
+            && p.pte == Pte::None as u8
     }
 
     /// Drop a page from the page cache (`cached = false`).
@@ -418,6 +482,10 @@ impl State {
             assert!(
                 (page.locked_by as usize) <= threads_count,
                 "page lock owner is no thread"
+            );
+            assert!(
+                (page.writeback_by as usize) < (1 << threads_count),
+                "page under writeback by no thread"
             );
             if !page.cached() {
                 assert_eq!(page.pte, Pte::None as u8, "uncached page is mapped");
@@ -508,5 +576,30 @@ mod tests {
         assert!(state.pages[0].dirty());
         assert_eq!(state.pages[0].pte(), Pte::None);
         assert_eq!(state.disk_after_final_sync(0), 7);
+    }
+
+    #[test]
+    fn a_page_under_writeback_is_never_evicted_and_each_setter_ends_its_own() {
+        let mut state = State::new(&[page(true, Buffers::Mapped, Pte::None, false)]);
+        assert!(state.can_evict(0) && state.writeback_settled(0));
+        state.start_writeback(1, 0);
+        assert!(!state.can_evict(0) && !state.writeback_settled(0));
+        state.start_writeback(2, 0);
+        // A thread that started nothing ends nothing.
+        state.end_writeback(0, 1);
+        assert_eq!(state.pages[0].writeback_by(), 0b110);
+        state.end_writeback(1, 1);
+        assert!(state.pages[0].writeback() && !state.can_evict(0));
+        state.end_writeback(2, 1);
+        assert!(state.can_evict(0) && state.writeback_settled(0));
+        state.assert_invariants(3, 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "under writeback by no thread")]
+    fn a_writeback_owner_must_be_a_thread() {
+        let mut state = State::new(&[page(true, Buffers::Mapped, Pte::None, false)]);
+        state.start_writeback(3, 0);
+        state.assert_invariants(3, 1);
     }
 }

@@ -1,8 +1,9 @@
 //! A run as a swim-lane SVG: one lane per thread, time flowing down, one
 //! labelled box per step, blocked stretches hatched, the frozen window
 //! shaded across every lane, and the step that breaks an oracle in red. A
-//! column on the right says what each step changed. Pure rendering: the
-//! same trace gives the same bytes.
+//! column on the right says what each step changed; a bar at a lane's
+//! right edge marks a write-out of that thread in flight (PG_writeback).
+//! Pure rendering: the same trace gives the same bytes.
 
 use std::fmt::Write as _;
 
@@ -20,6 +21,8 @@ const LANE: usize = 236;
 const NUMBERS: usize = 40;
 const CHANGES: usize = 330;
 const TOP: usize = 70;
+/// The colour of a write-out in flight (PG_writeback).
+const WRITEBACK: &str = "#e08a1e";
 const FONT: &str = "font-family=\"DejaVu Sans Mono, Menlo, Consolas, monospace\"";
 
 /// Escapes text for XML content and attribute values.
@@ -185,6 +188,38 @@ pub fn render(program: &Program, steps: &[TraceStep], result: &RunResult) -> Str
             }
         }
     }
+    // Write-outs in flight (PG_writeback), per thread: a bar at the lane's
+    // right edge from the step that starts one (`clean` in a writeback body)
+    // to the step that leaves the body (end_page_writeback).
+    for t in 0..threads {
+        let holds = |s: &State| {
+            (0..program.pages.len())
+                .filter(|&p| s.pages[p].writeback_by() & (1 << t) != 0)
+                .collect::<Vec<_>>()
+        };
+        let mut row = 0;
+        while row < steps.len() {
+            let pages = holds(&steps[row].after);
+            if pages.is_empty() {
+                row += 1;
+                continue;
+            }
+            let start = row;
+            while row < steps.len() && holds(&steps[row].after) == pages {
+                row += 1;
+            }
+            let names: Vec<&str> = pages.iter().map(|&p| program.pages[p].as_str()).collect();
+            let x = lanes_x + (t + 1) * LANE - 5;
+            let y = TOP + start * ROW + 3;
+            let h = (row - start) * ROW;
+            let _ = writeln!(
+                svg,
+                "<g><title>{} has {} under writeback</title><rect x=\"{x}\" y=\"{y}\" width=\"4\" height=\"{h}\" fill=\"{WRITEBACK}\"/></g>",
+                escape(&program.threads[t].name),
+                escape(&names.join(", "))
+            );
+        }
+    }
     // Steps.
     for (i, step) in steps.iter().enumerate() {
         let t = step.choice.thread as usize;
@@ -322,10 +357,11 @@ pub fn render(program: &Program, steps: &[TraceStep], result: &RunResult) -> Str
         escape(&outcomes)
     );
     // Legend.
-    let items: [(&str, &str, &str, &str); 4] = [
+    let items: [(&str, &str, &str, &str); 5] = [
         ("#eef3fb", "#5b7db1", "", "step (statement run)"),
         ("url(#hatch)", "#888888", " stroke-dasharray=\"4 3\"", "blocked"),
         ("#cfe3ff", "#cfe3ff", "", "frozen window"),
+        (WRITEBACK, WRITEBACK, "", "under writeback"),
         ("#ffd6d6", "#c00000", "", "breaks an oracle / stuck"),
     ];
     let mut x = 8;

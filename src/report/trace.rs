@@ -94,6 +94,13 @@ pub fn state_changes(program: &Program, before: &State, after: &State) -> Vec<St
                 who(a.locked_by())
             ));
         }
+        if b.writeback_by() != a.writeback_by() {
+            changes.push(format!(
+                "{name}.writeback {} → {}",
+                writeback_owners(program, b.writeback_by()),
+                writeback_owners(program, a.writeback_by())
+            ));
+        }
         if b.mem != a.mem {
             changes.push(format!("{name}.mem {} → {}", b.mem, a.mem));
         }
@@ -128,6 +135,32 @@ pub fn state_changes(program: &Program, before: &State, after: &State) -> Vec<St
     changes
 }
 
+/// PG_writeback as the trace shows it: `no`, or the threads whose
+/// write-out is in flight (`by flusher`).
+fn writeback_owners(program: &Program, mask: u8) -> String {
+    if mask == 0 {
+        return "no".into();
+    }
+    let names: Vec<&str> = (0..program.threads.len())
+        .filter(|t| mask & (1 << t) != 0)
+        .map(|t| program.threads[t].name.as_str())
+        .collect();
+    format!("by {}", names.join(", "))
+}
+
+/// Why a blocked thread waits, when its statement does not say it: `sync`'s
+/// and `msync`'s per-page step waits for the page's write-out.
+fn waits_on(program: &Program, state: &State, thread: usize) -> String {
+    match program.instr(thread, state.pc[thread]).op {
+        Op::TestDirty(page) if state.pages[page as usize].writeback() => format!(
+            " — waits for writeback of {} ({})",
+            program.pages[page as usize],
+            writeback_owners(program, state.pages[page as usize].writeback_by())
+        ),
+        _ => String::new(),
+    }
+}
+
 fn yes(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
@@ -138,9 +171,10 @@ pub fn blocked(workspace: &Workspace, program: &Program, state: &State) -> Vec<S
         .filter(|&t| !exec::enabled(program, state, t) && exec::stuck(program, state, t))
         .map(|t| {
             format!(
-                "{} at {}",
+                "{} at {}{}",
                 program.threads[t].name,
-                describe(workspace, program, t, state.pc[t])
+                describe(workspace, program, t, state.pc[t]),
+                waits_on(program, state, t)
             )
         })
         .collect()

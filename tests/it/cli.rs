@@ -141,7 +141,7 @@ fn replay_trace_snapshot() {
         "no-block",
         "case3-after-freeze",
         "--schedule",
-        "freezer*5 user*4 freezer user*2 flusher*8 freezer*3",
+        "freezer*5 user*4 freezer user*2 flusher*9 freezer*3",
     ]);
     insta::assert_snapshot!("replay_no_block_case3", trace);
 }
@@ -160,7 +160,7 @@ fn expect_fails_when_a_cell_changes() {
     let edited =
         std::fs::read_to_string(&saved)
             .unwrap()
-            .replacen("\"frozen-write\": 17", "\"deadlock\": 17", 1);
+            .replacen("\"frozen-write\": 18", "\"deadlock\": 18", 1);
     std::fs::write(&saved, edited).unwrap();
     let output = freezefuzz()
         .args(["matrix", "--exhaustive", "--expect", &saved])

@@ -7,3 +7,4 @@ mod language;
 mod replay;
 mod repro;
 mod support;
+mod writeback;

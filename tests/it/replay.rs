@@ -177,7 +177,7 @@ fn shrink_command_prints_before_and_after() {
             "no-block",
             "case3-after-freeze",
             "--schedule",
-            "freezer*5 user*4 freezer user*2 flusher*8 freezer*3",
+            "freezer*5 user*4 freezer user*2 flusher*9 freezer*3",
             "--outcome",
             "frozen-write",
         ])
