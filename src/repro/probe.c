@@ -81,7 +81,7 @@ struct ff_step {
 static const char *mount_dir, *image_path, *fs_name = "unknown", *out_path;
 static int mount_fd = -1;
 static unsigned long long opt_seed = 1;
-static int opt_runs = -1, opt_hold_ms = 300, opt_settle_ms = 3000;
+static int opt_runs = -1, opt_hold_ms = 300, opt_settle_ms = 3000, opt_min_hold_ms = 0;
 static int delalloc = -1;
 static FILE *out;
 static int watchdog_pipe = -1;
@@ -477,6 +477,8 @@ static void do_thaw(int self)
         sleep_us(20000);
         while (now_us() < until && !user_threads_settled())
             sleep_us(5000);
+        /* --min-hold-ms: stay frozen at least this long (to look at it). */
+        sleep_us((long long)opt_min_hold_ms * 1000);
         for (int i = 0; i < FF_NTHREADS; i++) {
             if (!ff_threads[i].user)
                 continue;
@@ -763,6 +765,8 @@ static void run_one(int run)
 
     fprintf(out, "{\"schema\":\"freezefuzz-probe/1\",\"scenario\":");
     json_str(out, FF_SCENARIO);
+    fprintf(out, ",\"policy\":");
+    json_str(out, FF_POLICY);
     fprintf(out, ",\"fs\":");
     json_str(out, fs_name);
     fprintf(out, ",\"seed\":%llu,\"run\":%d,\"setup_error\":", opt_seed, run);
@@ -815,7 +819,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: probe --mount DIR --image FILE [--fs NAME] [--runs N] [--seed S] [--hold-ms MS]\n"
-            "             [--settle-ms MS] [--out FILE]\n"
+            "             [--settle-ms MS] [--min-hold-ms MS] [--out FILE]\n"
             "Runs scenario `%s` N times (default: 1 for a scenario whose users wait for the freeze,\n"
             "%d for a racing one) on the scratch filesystem mounted at DIR from a loop device\n"
             "backed by FILE, and writes one JSON line per run.\n",
@@ -839,6 +843,8 @@ int main(int argc, char **argv)
             opt_seed = strtoull(v, NULL, 0), i++;
         else if (!strcmp(a, "--hold-ms") && v)
             opt_hold_ms = atoi(v), i++;
+        else if (!strcmp(a, "--min-hold-ms") && v)
+            opt_min_hold_ms = atoi(v), i++;
         else if (!strcmp(a, "--settle-ms") && v)
             opt_settle_ms = atoi(v), i++;
         else if (!strcmp(a, "--out") && v)

@@ -4,7 +4,9 @@
 #
 #   sudo ./run.sh FS [probe options]     FS: ext4 | ext4-nodelalloc | xfs | btrfs
 #
-# Probe options: --runs N, --seed S, --hold-ms MS, --settle-ms MS, --out FILE
+# Probe options: --runs N, --seed S, --hold-ms MS, --min-hold-ms MS (stay frozen
+# at least that long, to look at it; the watchdog thaws after 30 s), --settle-ms MS,
+# --out FILE
 # (see ./probe without arguments). Needs root, the filesystem's mkfs, and a C
 # compiler if ./probe is not built yet (cc -O2 -static -pthread -o probe probe.c).
 set -eu

@@ -275,3 +275,52 @@ fn an_ioctl_error_outside_the_nesting_rule_is_a_disagreement() {
         "{stdout}"
     );
 }
+
+/// The probe's safety check: it refuses a folder without the driver's
+/// marker, and a marked folder that is not a loop-mounted image, before it
+/// could freeze anything (skipped, and said so, without a C compiler).
+#[test]
+fn the_probe_refuses_anything_but_its_own_scratch_filesystem() {
+    let Some(cc) = cc() else {
+        eprintln!("no cc on PATH: the probe's safety check was not run");
+        return;
+    };
+    let ws = conformance_workspace();
+    let files =
+        repro::generate(ws.scenario("case3-after-freeze").expect("shipped"), &options()).expect("realisable");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let source = dir.path().join("probe.c");
+    std::fs::write(&source, &files.probe_c).expect("write");
+    let probe = dir.path().join("probe");
+    let built = StdCommand::new(&cc)
+        .args(["-O2", "-pthread", "-o"])
+        .arg(&probe)
+        .arg(&source)
+        .status()
+        .expect("cc runs");
+    assert!(built.success());
+    let scratch = dir.path().join("mnt");
+    std::fs::create_dir(&scratch).expect("mkdir");
+    let image = dir.path().join("image");
+    std::fs::write(&image, b"").expect("image");
+    let run = || {
+        let out = StdCommand::new(&probe)
+            .arg("--mount")
+            .arg(&scratch)
+            .arg("--image")
+            .arg(&image)
+            .output()
+            .expect("the probe runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run();
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("no .freezefuzz-scratch marker"), "{stderr}");
+    std::fs::write(scratch.join(".freezefuzz-scratch"), b"").expect("marker");
+    let (code, stderr) = run();
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("is not mounted from a loop device"), "{stderr}");
+}
