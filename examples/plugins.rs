@@ -14,8 +14,8 @@
 use std::sync::Arc;
 
 use freezefuzz::engine::explore::{self, ExploreLimits};
-use freezefuzz::engine::program::{self, Program};
-use freezefuzz::fault::{EnvBody, Fault, FaultContext, FaultRegistry, Placement};
+use freezefuzz::engine::program;
+use freezefuzz::fault::{EnvBody, Fault, FaultContext, FaultRegistry, Placement, ProgramView};
 use freezefuzz::ir::{self, Pte};
 use freezefuzz::model::{State, record};
 use freezefuzz::oracle::{Oracle, OracleSet, Outcome, RunEnd};
@@ -26,8 +26,8 @@ pub struct ZapPte;
 impl ZapPte {
     /// The lowest-numbered page with a pte that no thread holds (locked or
     /// inside a fault on it): a pure function of the program and state.
-    fn victim(program: &Program, state: &State) -> Option<usize> {
-        (0..program.pages.len()).find(|&page| {
+    fn victim(program: &dyn ProgramView, state: &State) -> Option<usize> {
+        (0..program.page_count()).find(|&page| {
             let p = &state.pages[page];
             p.pte() != Pte::None && p.locked_by().is_none() && !program.in_fault(state, page)
         })
@@ -54,7 +54,7 @@ impl Fault for ZapPte {
         ZapPte::victim(context.program, context.state).is_some()
     }
 
-    fn fire(&self, program: &Program, state: &mut State) {
+    fn fire(&self, program: &dyn ProgramView, state: &mut State) {
         if let Some(page) = ZapPte::victim(program, state) {
             // zap_pte_range's effect: fold the dirty bit, drop the pte.
             state.munmap(page);

@@ -1506,6 +1506,20 @@ impl Stage<'_, '_> {
                 consistent = false;
             }
         }
+        // The kernel makes a pte writable only in a write fault, which
+        // dirties the page (`fault_dirty_shared_page`), and writeback
+        // write-protects every pte before it clears PG_dirty
+        // (`clear_page_dirty_for_io` → `page_mkclean`): a writable pte on a
+        // clean page is a state Linux cannot be in, and from it any freeze
+        // protocol can be made to write while frozen.
+        if init.pte == Pte::Writable && !init.dirty && init.cached {
+            inconsistent(
+                "pte",
+                format!("page `{}` has a writable pte but is not dirty", page.name.text),
+                "add `dirty;` (the write fault that makes a pte writable dirties the page, and writeback write-protects the pte before cleaning it), or make the pte `readonly`",
+            );
+            consistent = false;
+        }
         if init.pte_dirty && init.pte != Pte::Writable && init.cached {
             inconsistent(
                 "pte_dirty",

@@ -4,7 +4,10 @@
 //! No allocation, no IO: this is the hot loop of every scheduler.
 
 use crate::engine::program::{Op, Program};
-use crate::fault::{self, FaultKind, Site};
+use crate::fault::{
+    self, EmergencyThaw, Evict, Fault, FaultContext, FaultKind, IoError, SecondFreezer, StatementAt,
+    TrylockFail,
+};
 use crate::ir::{Buffers, Cond, EqOp, Pte};
 use crate::model::{State, ThreadId, record};
 
@@ -62,9 +65,7 @@ fn guard(program: &Program, state: &State, thread: ThreadId, gates: bool) -> boo
 #[inline]
 pub fn gate_open(program: &Program, state: &State, kind: FaultKind) -> bool {
     let setting = &program.faults[kind as usize];
-    setting.enabled
-        && state.faults_fired[kind as usize] < setting.max
-        && fault::gate_can_fire(kind, program, state)
+    setting.enabled && state.faults_fired[kind as usize] < setting.max && gate_can_fire(kind, program, state)
 }
 
 /// The threads that can move, as a bit mask — without the environment
@@ -135,11 +136,11 @@ pub fn stuck(program: &Program, state: &State, thread: ThreadId) -> bool {
 #[inline]
 pub fn fault_point(program: &Program, state: &State, thread: ThreadId) -> Option<FaultKind> {
     let op = program.threads[thread].code[state.pc[thread] as usize].op;
-    let kind = fault::at_site(Site::of(&op)?);
+    let kind = fault::at_site(op.site()?);
     let setting = &program.faults[kind as usize];
     (setting.enabled
         && state.faults_fired[kind as usize] < setting.max
-        && fault::statement_can_fire(kind, program, state, thread, op))
+        && statement_can_fire(kind, program, state, thread, op))
     .then_some(kind)
 }
 
@@ -200,7 +201,7 @@ pub fn step(program: &Program, state: &mut State, thread: ThreadId, fire: bool) 
         }
         Op::Gate(kind) => {
             state.faults_fired[kind as usize] += 1;
-            fault::gate_fire(kind, program, state);
+            gate_fire(kind, program, state);
         }
         Op::TryLockUmount(mode) => {
             if fire {
@@ -271,4 +272,65 @@ pub fn step(program: &Program, state: &mut State, thread: ThreadId, fire: bool) 
         state.end_writeback(thread, leaves);
     }
     state.pc[thread] = pc;
+}
+
+/// Whether the statement fault `kind` can fire for `thread` at `op`.
+/// Shipped faults are dispatched statically (no dynamic call on the step
+/// loop's path).
+#[inline]
+fn statement_can_fire(kind: FaultKind, program: &Program, state: &State, thread: usize, op: Op) -> bool {
+    let Some(site) = op.site() else {
+        return false;
+    };
+    let umount_mode = match op {
+        Op::TryLockUmount(mode) => Some(mode),
+        _ => None,
+    };
+    let context = FaultContext {
+        program,
+        state,
+        at: Some(StatementAt {
+            thread,
+            site,
+            umount_mode,
+        }),
+    };
+    match kind {
+        FaultKind::IoError => IoError.can_fire(&context),
+        FaultKind::TrylockFail => TrylockFail.can_fire(&context),
+        _ => false,
+    }
+}
+
+/// Whether the gate of environment fault `kind` is open (budget aside).
+#[inline]
+fn gate_can_fire(kind: FaultKind, program: &Program, state: &State) -> bool {
+    let context = FaultContext {
+        program,
+        state,
+        at: None,
+    };
+    match kind {
+        FaultKind::Evict => Evict.can_fire(&context),
+        FaultKind::EmergencyThaw => EmergencyThaw.can_fire(&context),
+        FaultKind::SecondFreezer => SecondFreezer.can_fire(&context),
+        FaultKind::IoError | FaultKind::TrylockFail => false,
+        plugin => program.fault(plugin).is_some_and(|f| f.can_fire(&context)),
+    }
+}
+
+/// The effect of environment fault `kind`'s gate step.
+#[inline]
+fn gate_fire(kind: FaultKind, program: &Program, state: &mut State) {
+    match kind {
+        FaultKind::Evict => Evict.fire(program, state),
+        FaultKind::EmergencyThaw => EmergencyThaw.fire(program, state),
+        FaultKind::SecondFreezer => SecondFreezer.fire(program, state),
+        FaultKind::IoError | FaultKind::TrylockFail => {}
+        plugin => {
+            if let Some(f) = program.fault(plugin) {
+                f.fire(program, state)
+            }
+        }
+    }
 }

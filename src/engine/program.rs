@@ -9,7 +9,9 @@
 
 use std::fmt;
 
-use crate::fault::{self, EnvBody, FaultKind, FaultRegistry, Placement, Plugins};
+use crate::fault::{
+    self, BUILTIN, EnvBody, Fault, FaultKind, FaultRegistry, Placement, Plugins, ProgramView, Site,
+};
 use crate::ir::{self, Body, Cond, Hook, Level, Loc, LockMode, StmtKind, ThreadKind, WriterLevel};
 use crate::model::{FAULT_KINDS_MAX, State};
 
@@ -200,7 +202,16 @@ impl Program {
 
     /// The name of the fault in slot `kind` (plug-ins included).
     pub fn fault_name(&self, kind: FaultKind) -> &'static str {
-        fault::get(self, kind).map(|f| f.name()).unwrap_or("unknown")
+        self.fault(kind).map(|f| f.name()).unwrap_or("unknown")
+    }
+
+    /// The fault of slot `kind`: a shipped one, or a plug-in this program
+    /// was compiled with.
+    pub fn fault(&self, kind: FaultKind) -> Option<&dyn Fault> {
+        match kind.plugin_index() {
+            None => BUILTIN.get(kind as usize).copied(),
+            Some(i) => self.plugins.0.get(i).map(|p| p.as_ref()),
+        }
     }
 
     /// Whether some thread is inside a write fault on `page` in `state`
@@ -358,7 +369,7 @@ pub fn compile_with(
         let Some(kind) = FaultKind::from_index(slot) else {
             continue;
         };
-        let Some(plugin) = fault::get(&shell, kind) else {
+        let Some(plugin) = shell.fault(kind) else {
             continue;
         };
         let Placement::Environment { thread: name, body } = plugin.placement() else {
@@ -961,6 +972,30 @@ impl Compiler<'_> {
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{self:?}")
+    }
+}
+
+/// What faults may read of a compiled program (`fault` depends on this
+/// view, not on `Program`).
+impl ProgramView for Program {
+    fn page_count(&self) -> usize {
+        self.pages.len()
+    }
+
+    fn in_fault(&self, state: &State, page: usize) -> bool {
+        Program::in_fault(self, state, page)
+    }
+}
+
+impl Op {
+    /// The failure path this operation offers a statement fault, if any.
+    #[inline]
+    pub fn site(&self) -> Option<Site> {
+        match self {
+            Op::Submit { .. } => Some(Site::Submit),
+            Op::TryLockUmount(_) => Some(Site::Trylock),
+            _ => None,
+        }
     }
 }
 

@@ -15,15 +15,14 @@
 //! the next ones). Buffers stay as they are: the blocks stay allocated
 //! (mapped or delayed) after the page is dropped.
 
-use super::{EnvBody, Fault, FaultContext, Placement};
-use crate::engine::program::Program;
+use super::{EnvBody, Fault, FaultContext, Placement, ProgramView};
 use crate::model::State;
 
 pub struct Evict;
 
 impl Evict {
-    fn victim(program: &Program, state: &State) -> Option<usize> {
-        (0..program.pages.len()).find(|&page| state.can_evict(page) && !program.in_fault(state, page))
+    fn victim(program: &dyn ProgramView, state: &State) -> Option<usize> {
+        (0..program.page_count()).find(|&page| state.can_evict(page) && !program.in_fault(state, page))
     }
 }
 
@@ -47,7 +46,7 @@ impl Fault for Evict {
         Evict::victim(context.program, context.state).is_some()
     }
 
-    fn fire(&self, program: &Program, state: &mut State) {
+    fn fire(&self, program: &dyn ProgramView, state: &mut State) {
         if let Some(page) = Evict::victim(program, state) {
             state.evict(page);
         }

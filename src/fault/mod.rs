@@ -47,7 +47,7 @@ pub use io_error::IoError;
 pub use second_freezer::SecondFreezer;
 pub use trylock_fail::TrylockFail;
 
-use crate::engine::program::{Op, Program};
+use crate::ir::LockMode;
 use crate::model::{FAULT_KINDS_MAX, State};
 
 /// The names a `faults` block may use, in registry order (the names of [`BUILTIN`]).
@@ -63,7 +63,7 @@ pub const NAMES: &[&str] = &[
 /// Entry `i` is [`FaultKind`] `i`.
 pub static BUILTIN: [&dyn Fault; 5] = [&IoError, &TrylockFail, &Evict, &EmergencyThaw, &SecondFreezer];
 
-/// A fault's slot: the index into [`Program::faults`] and into the per-run
+/// A fault's slot: the index into the program's fault settings and into the per-run
 /// firing counters of the model state. The first five are the shipped
 /// faults; `Plugin*` are the slots of faults registered from Rust with a
 /// [`FaultRegistry`], in registration order.
@@ -110,7 +110,7 @@ impl FaultKind {
     ];
 
     /// The name of a shipped fault (`plugin` for a plug-in slot: its name is
-    /// in the program's registry, see [`Program::fault_name`]).
+    /// in the program's registry: `Program::fault_name`).
     pub fn name(self) -> &'static str {
         NAMES.get(self as usize).copied().unwrap_or("plugin")
     }
@@ -149,18 +149,6 @@ pub enum Site {
     Trylock,
 }
 
-impl Site {
-    /// The site of an operation, if it has a failure path.
-    #[inline]
-    pub fn of(op: &Op) -> Option<Site> {
-        match op {
-            Op::Submit { .. } => Some(Site::Submit),
-            Op::TryLockUmount(_) => Some(Site::Trylock),
-            _ => None,
-        }
-    }
-}
-
 /// What an environment fault's pseudo-thread runs after its gate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EnvBody {
@@ -173,12 +161,35 @@ pub enum EnvBody {
     FreezeThaw,
 }
 
+/// What a fault may read of the compiled program. The compiled program
+/// (`engine::program::Program`) implements it: faults depend on the model
+/// and this view only, and the engine depends on faults, never the other
+/// way round.
+pub trait ProgramView {
+    /// How many pages the scenario has (pages `0..page_count()`).
+    fn page_count(&self) -> usize;
+    /// Whether some thread is inside a write fault on `page` in `state`
+    /// (holding a reference on it, as `filemap_fault` leaves one).
+    fn in_fault(&self, state: &State, page: usize) -> bool;
+}
+
+/// The statement a statement fault is asked about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatementAt {
+    /// The thread at the statement.
+    pub thread: usize,
+    /// The kind of statement.
+    pub site: Site,
+    /// The lock mode of a `trylock umount MODE` (`None` at other sites).
+    pub umount_mode: Option<LockMode>,
+}
+
 /// What a fault sees when it is asked whether it can fire.
 pub struct FaultContext<'a> {
-    pub program: &'a Program,
+    pub program: &'a dyn ProgramView,
     pub state: &'a State,
     /// For statement faults: the thread at the statement and the statement.
-    pub at: Option<(usize, Op)>,
+    pub at: Option<StatementAt>,
 }
 
 /// A fault plug-in.
@@ -213,7 +224,7 @@ pub trait Fault: Send + Sync {
     /// Statement faults get `at`; environment faults get `at = None`.
     fn can_fire(&self, context: &FaultContext<'_>) -> bool;
     /// The effect of an environment fault's gate step ([`EnvBody::Step`]).
-    fn fire(&self, _program: &Program, _state: &mut State) {}
+    fn fire(&self, _program: &dyn ProgramView, _state: &mut State) {}
 }
 
 /// The shipped faults plus plug-ins registered from Rust, by name.
@@ -280,14 +291,6 @@ impl fmt::Debug for Plugins {
     }
 }
 
-/// The fault of slot `kind` in `program`.
-pub fn get(program: &Program, kind: FaultKind) -> Option<&dyn Fault> {
-    match kind.plugin_index() {
-        None => BUILTIN.get(kind as usize).copied(),
-        Some(i) => program.plugins.0.get(i).map(|p| p.as_ref()),
-    }
-}
-
 /// The statement fault that can fire at `op`, by its site: a registry
 /// lookup compiled to a match, consulted only at statements with a failure
 /// path.
@@ -296,56 +299,6 @@ pub fn at_site(site: Site) -> FaultKind {
     match site {
         Site::Submit => FaultKind::IoError,
         Site::Trylock => FaultKind::TrylockFail,
-    }
-}
-
-/// Whether the statement fault `kind` can fire for `thread` at `op`.
-/// Shipped faults are dispatched statically (no dynamic call on the step
-/// loop's path).
-#[inline]
-pub fn statement_can_fire(kind: FaultKind, program: &Program, state: &State, thread: usize, op: Op) -> bool {
-    let context = FaultContext {
-        program,
-        state,
-        at: Some((thread, op)),
-    };
-    match kind {
-        FaultKind::IoError => IoError.can_fire(&context),
-        FaultKind::TrylockFail => TrylockFail.can_fire(&context),
-        _ => false,
-    }
-}
-
-/// Whether the gate of environment fault `kind` is open (budget aside).
-#[inline]
-pub fn gate_can_fire(kind: FaultKind, program: &Program, state: &State) -> bool {
-    let context = FaultContext {
-        program,
-        state,
-        at: None,
-    };
-    match kind {
-        FaultKind::Evict => Evict.can_fire(&context),
-        FaultKind::EmergencyThaw => EmergencyThaw.can_fire(&context),
-        FaultKind::SecondFreezer => SecondFreezer.can_fire(&context),
-        FaultKind::IoError | FaultKind::TrylockFail => false,
-        plugin => get(program, plugin).is_some_and(|f| f.can_fire(&context)),
-    }
-}
-
-/// The effect of environment fault `kind`'s gate step.
-#[inline]
-pub fn gate_fire(kind: FaultKind, program: &Program, state: &mut State) {
-    match kind {
-        FaultKind::Evict => Evict.fire(program, state),
-        FaultKind::EmergencyThaw => EmergencyThaw.fire(program, state),
-        FaultKind::SecondFreezer => SecondFreezer.fire(program, state),
-        FaultKind::IoError | FaultKind::TrylockFail => {}
-        plugin => {
-            if let Some(f) = get(program, plugin) {
-                f.fire(program, state)
-            }
-        }
     }
 }
 

@@ -4,7 +4,6 @@
 //! statement's `else` runs — for the flusher, it skips its pass.
 
 use super::{Fault, FaultContext, Placement, Site};
-use crate::engine::program::Op;
 
 pub struct TrylockFail;
 
@@ -24,9 +23,9 @@ impl Fault for TrylockFail {
     /// Only a free lock can be made to fail: a trylock on a busy lock fails
     /// anyway, and counting that as a firing would waste the budget.
     fn can_fire(&self, context: &FaultContext<'_>) -> bool {
-        match context.at {
-            Some((_, Op::TryLockUmount(mode))) => context.state.can_lock_umount(mode),
-            _ => false,
+        match context.at.and_then(|at| at.umount_mode) {
+            Some(mode) => context.state.can_lock_umount(mode),
+            None => false,
         }
     }
 }

@@ -494,6 +494,11 @@ impl State {
             if page.pte_dirty() {
                 assert_eq!(page.pte, Pte::Writable as u8, "pte dirty but not writable");
             }
+            // A write fault makes a pte writable and dirties the page in one
+            // step; `clean` write-protects before it clears the dirty bit.
+            if page.pte == Pte::Writable as u8 {
+                assert!(page.dirty(), "writable pte on a clean page");
+            }
         }
         if self.records & record::WINDOW_OPEN != 0 {
             assert!(

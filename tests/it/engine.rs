@@ -408,7 +408,7 @@ fn the_final_sync_of_the_lost_write_oracle_writes_dirty_pages() {
     // Nobody writes back during the run: the store is still in memory at the
     // end, and the oracle's plain final sync writes it: no lost write.
     let scenario = "scenario s {
-        page a { cached; buffers = mapped; pte = writable; }
+        page a { cached; buffers = mapped; pte = writable; dirty; }
         thread user { store a 2; }
     }";
     assert_eq!(explore_inline("no-block", scenario), set(&[Safe]));
