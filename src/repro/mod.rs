@@ -120,11 +120,6 @@ pub fn realisable(scenario: &ir::Scenario) -> Result<Needs, Unrealisable> {
     let mut needs = Needs::Nothing;
     for p in &scenario.pages {
         let page = |what: &str| err(format!("page `{}`: {what}", p.name));
-        if p.pte == Pte::Writable && !p.dirty && !p.pte_dirty {
-            return Err(page(
-                "`pte = writable` on a clean page: a write fault always dirties the page it makes writable",
-            ));
-        }
         if p.buffers == Buffers::Unmapped && (p.dirty || p.pte == Pte::Writable) {
             return Err(page(
                 "a dirty page with `buffers = unmapped`: a real write reserves (`delayed`) or allocates (`mapped`) its block",

@@ -139,7 +139,7 @@ fn an_unrealisable_page_state_is_a_clear_error() {
         .args([
             "repro",
             "mainline",
-            "writable-clean",
+            "dirty-hole",
             "-f",
             "policies/mainline.ff",
             "-f",
@@ -153,7 +153,7 @@ fn an_unrealisable_page_state_is_a_clear_error() {
         .clone();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("writable-clean") && stderr.contains("pte = writable"),
+        stderr.contains("dirty-hole") && stderr.contains("a dirty page with `buffers = unmapped`"),
         "{stderr}"
     );
 }
