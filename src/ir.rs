@@ -253,6 +253,9 @@ impl Cond {
 pub struct Stmt {
     pub kind: StmtKind,
     pub loc: Loc,
+    /// For a statement of an inlined named body: where the hook calls the
+    /// (outermost) body, so that a trace can point at the call site.
+    pub via: Option<Loc>,
 }
 
 pub type Body = Vec<Stmt>;

@@ -58,3 +58,4 @@ pub mod model;
 pub mod oracle;
 pub mod report;
 pub mod repro;
+pub mod shipped;

@@ -8,10 +8,14 @@ use freezefuzz::engine::campaign::Shard;
 use freezefuzz::engine::scheduler::SchedulerKind;
 
 #[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Input")]
 pub(super) struct FileArgs {
-    /// Policy and scenario files to load (repeatable; default: every *.ff in policies/).
+    /// Policy and scenario files to load on top of the shipped ones (repeatable).
     #[arg(short = 'f', long = "file", value_name = "FILE", global = true)]
     pub(super) files: Vec<PathBuf>,
+    /// Leave the shipped policies and scenarios out (a file can still `extends` a shipped policy).
+    #[arg(long, global = true)]
+    pub(super) no_shipped: bool,
     /// Faults to add to every policy as an extra row `POLICY+faults`, beside
     /// the policy as written: `NAME:PROBABILITY:MAX[,…]`, e.g.
     /// `io-error:0.1:1,evict:0.05:1` (see docs/faults.md).
@@ -20,11 +24,13 @@ pub(super) struct FileArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(next_help_heading = "Output")]
 pub(super) struct CommonArgs {
+    /// Output format: a terminal table, Markdown for a pull request, or JSON (docs/json.md).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub(super) format: Format,
     /// Optional oracles to turn on (repeatable): dirty-at-freeze.
-    #[arg(long = "oracle")]
+    #[arg(long = "oracle", value_name = "NAME")]
     pub(super) oracles: Vec<String>,
     /// Worker threads (default: all cores). Results do not depend on it.
     #[arg(long, short = 'j', value_parser = clap::value_parser!(u32).range(1..=1024))]
@@ -34,9 +40,10 @@ pub(super) struct CommonArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(next_help_heading = "Campaign")]
 pub(super) struct CampaignArgs {
     /// Runs per cell.
-    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000_000))]
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000_000))]
     pub(super) runs: u64,
     /// Campaign seed (decimal or 0x-hex).
     #[arg(long, default_value = "1", value_parser = parse_u64)]
@@ -45,27 +52,28 @@ pub(super) struct CampaignArgs {
     #[arg(long, default_value = "random", value_parser = parse_scheduler)]
     pub(super) scheduler: SchedulerKind,
     /// Step budget of each run; a longer run ends as step-limit.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    #[arg(long = "max-steps", alias = "steps-max", value_name = "STEPS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     pub(super) steps_max: u32,
     /// Run only shard K of N (0-based), for spreading a campaign over machines; merge the JSON with `merge`.
     #[arg(long, value_parser = parse_shard)]
     pub(super) shard: Option<Shard>,
     /// Also explore each cell exhaustively, up to this many states, and report
     /// which reachable outcomes the campaign missed (0 turns it off).
-    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(0..=100_000_000))]
+    #[arg(long, value_name = "STATES", default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(0..=100_000_000))]
     pub(super) coverage_states: u64,
 }
 
 #[derive(Args, Debug)]
+#[command(next_help_heading = "Exhaustive limits")]
 pub(super) struct LimitArgs {
     /// Exhaustive: most distinct states per cell.
-    #[arg(long, default_value_t = 20_000_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    #[arg(long, value_name = "STATES", default_value_t = 20_000_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
     pub(super) max_states: u64,
     /// Exhaustive: deepest schedule explored.
-    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..=100_000_000))]
+    #[arg(long, value_name = "STEPS", default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..=100_000_000))]
     pub(super) max_depth: u32,
     /// Exhaustive: memory guard per cell, in MiB.
-    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    #[arg(long, value_name = "MIB", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     pub(super) max_memory: u64,
     /// Exhaustive: partial-order reduction. The same sets of reachable
     /// outcomes from fewer states, but the schedules reported are shortest in
@@ -118,8 +126,11 @@ pub(super) fn parse_shard(text: &str) -> Result<Shard, String> {
 }
 
 pub(super) fn jobs(common: &CommonArgs) -> usize {
-    common
-        .jobs
-        .map(|j| j as usize)
+    jobs_or_all(common.jobs)
+}
+
+/// `--jobs`, or every core.
+pub(super) fn jobs_or_all(jobs: Option<u32>) -> usize {
+    jobs.map(|j| j as usize)
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
 }

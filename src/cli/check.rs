@@ -17,10 +17,6 @@ pub(super) struct CheckArgs {
     pub files: Vec<PathBuf>,
 }
 
-/// The folder of shipped policies, loaded when no file is given.
-#[allow(dead_code, reason = "used by the subcommands that run policies")]
-const POLICIES_DIR: &str = "policies";
-
 fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
     std::fs::read(path)
 }
@@ -44,7 +40,7 @@ pub fn run(files: &[PathBuf]) -> ExitCode {
         eprintln!("freezefuzz check: give at least one policy or scenario file");
         return ExitCode::from(2);
     }
-    let loaded = load_searching(files);
+    let loaded = load_searching(files, &dsl::Library::shipped_parents());
     let ws = &loaded.workspace;
     // Files given on the command line, then any parent loaded for an `extends`.
     let mut shown: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
@@ -87,34 +83,21 @@ pub fn run(files: &[PathBuf]) -> ExitCode {
     }
 }
 
-/// Loads the workspace for the other subcommands: `files`, or every `*.ff` in
-/// `policies/` (sorted by name) when none is given. On error, prints the
-/// diagnostics to stderr and returns the exit code to use.
-#[allow(dead_code, reason = "used by the subcommands that run policies")]
-pub fn load_workspace(files: &[PathBuf]) -> Result<Workspace, ExitCode> {
-    let files = if files.is_empty() {
-        let entries = match std::fs::read_dir(POLICIES_DIR) {
-            Ok(entries) => entries,
-            Err(error) => {
-                eprintln!("freezefuzz: no files given and cannot read {POLICIES_DIR}/: {error}");
-                return Err(ExitCode::from(2));
-            }
-        };
-        let mut found: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "ff"))
-            .collect();
-        found.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
-        if found.is_empty() {
-            eprintln!("freezefuzz: no files given and no *.ff files in {POLICIES_DIR}/");
-            return Err(ExitCode::from(2));
-        }
-        found
+/// Loads the workspace for the other subcommands: the shipped policies and
+/// scenarios (built into the binary) and `files` on top of them, or only
+/// `files` with `no_shipped`. On error, prints the diagnostics to stderr and
+/// returns the exit code to use.
+pub fn load_workspace(files: &[PathBuf], no_shipped: bool) -> Result<Workspace, ExitCode> {
+    if no_shipped && files.is_empty() {
+        eprintln!("freezefuzz: --no-shipped leaves nothing to load; give files with -f FILE");
+        return Err(ExitCode::from(2));
+    }
+    let library = if no_shipped {
+        dsl::Library::shipped_parents()
     } else {
-        files.to_vec()
+        dsl::Library::shipped()
     };
-    let loaded = load_searching(&files);
+    let loaded = load_searching(files, &library);
     if loaded.diagnostics.is_empty() {
         Ok(loaded.workspace)
     } else {
@@ -123,15 +106,15 @@ pub fn load_workspace(files: &[PathBuf]) -> Result<Workspace, ExitCode> {
     }
 }
 
-/// Loads `files`; a parent that is neither loaded nor beside its child is
-/// looked for in `policies/` (so a policy anywhere can extend a shipped one).
-fn load_searching(files: &[PathBuf]) -> dsl::Loaded {
-    let shipped = PathBuf::from(POLICIES_DIR);
-    let parent_dirs: Vec<PathBuf> = shipped.is_dir().then_some(shipped).into_iter().collect();
-    dsl::load_all_searching(
+/// Loads `files` over `library`; a parent that is neither loaded nor beside
+/// its child is looked for among the shipped files (so a policy anywhere can
+/// extend a shipped one by name).
+fn load_searching(files: &[PathBuf], library: &dsl::Library) -> dsl::Loaded {
+    dsl::load_all_library(
         files,
         &mut read_file,
         &freezefuzz::fault::FaultRegistry::builtin(),
-        &parent_dirs,
+        &[],
+        library,
     )
 }

@@ -20,7 +20,12 @@ pub(super) enum CorpusAction {
     /// Replay every corpus entry; exit 1 (with a diff) if an outcome changed.
     Check {
         /// The corpus directory.
-        #[arg(long, value_name = "DIR", default_value = "corpus")]
+        #[arg(
+            long = "corpus-dir",
+            alias = "dir",
+            value_name = "DIR",
+            default_value = "corpus"
+        )]
         dir: PathBuf,
         #[command(flatten)]
         files: FileArgs,

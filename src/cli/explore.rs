@@ -11,8 +11,12 @@ use super::load::{load_cell, replay_files};
 use super::matrix::render;
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Example:
+  freezefuzz explore no-block case3-after-freeze --format json")]
 pub(super) struct ExploreArgs {
+    /// The policy.
     policy: String,
+    /// The scenario.
     scenario: String,
     #[command(flatten)]
     limits: LimitArgs,

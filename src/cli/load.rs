@@ -13,7 +13,19 @@ use super::{EXIT_USAGE, check, usage_error};
 /// Loads the workspace and resolves the requested policies and scenarios.
 /// Broken input files are bad input (exit 2) for every subcommand but `check`.
 pub(super) fn load(files: &FileArgs) -> Result<Workspace, ExitCode> {
-    let mut workspace = check::load_workspace(&files.files).map_err(|_| ExitCode::from(EXIT_USAGE))?;
+    let mut workspace =
+        check::load_workspace(&files.files, files.no_shipped).map_err(|_| ExitCode::from(EXIT_USAGE))?;
+    if files.no_shipped {
+        // Shipped parents loaded for an `extends` are not rows of their own.
+        let ws = &workspace;
+        let keep: Vec<bool> = ws
+            .policies
+            .iter()
+            .map(|p| !ws.file_path(p.loc.file).starts_with(freezefuzz::shipped::PREFIX))
+            .collect();
+        let mut keep = keep.into_iter();
+        workspace.policies.retain(|_| keep.next().unwrap_or(true));
+    }
     if let Some(spec) = &files.faults {
         let specs =
             freezefuzz::fault::parse_specs(spec).map_err(|e| usage_error(format!("--faults: {e}")))?;

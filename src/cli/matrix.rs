@@ -9,15 +9,20 @@ use freezefuzz::engine::program::Program;
 use freezefuzz::oracle::OracleSet;
 use freezefuzz::report::matrix::{self as report, CampaignInfo, MatrixReport};
 
-use super::args::{CampaignArgs, CommonArgs, Format, LimitArgs, jobs};
+use super::args::{CampaignArgs, CommonArgs, FileArgs, Format, LimitArgs, jobs};
 use super::load::{compile_cells, load, replay_files};
 use super::progress::{Progress, interrupt_flag};
 use super::witness::{self, WitnessArgs};
 use super::{EXIT_FAILED, EXIT_INTERRUPTED, emit, usage_error};
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  freezefuzz run no-block case3-after-freeze
+  freezefuzz run no-block case3-racing --scheduler pct:2 --runs 100000 --seed 7")]
 pub(super) struct RunArgs {
+    /// The policy.
     policy: String,
+    /// The scenario.
     scenario: String,
     #[command(flatten)]
     campaign: CampaignArgs,
@@ -28,12 +33,17 @@ pub(super) struct RunArgs {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  freezefuzz matrix --exhaustive                         # exact outcome sets, shortest schedules
+  freezefuzz matrix --runs 100000 --seed 7 -j 8          # a seeded random campaign
+  freezefuzz matrix -f mine.ff --policy mine --format markdown
+  freezefuzz matrix --exhaustive --expect tests/data/expected-matrix.json")]
 pub(super) struct MatrixArgs {
     /// Only these policies (repeatable), in this order.
-    #[arg(long = "policy")]
+    #[arg(long = "policy", value_name = "POLICY")]
     policies: Vec<String>,
     /// Only these scenarios (repeatable), in this order.
-    #[arg(long = "scenario")]
+    #[arg(long = "scenario", value_name = "SCENARIO")]
     scenarios: Vec<String>,
     /// Explore every interleaving instead of sampling: exact outcome sets,
     /// shortest schedules and state counts.
@@ -95,7 +105,7 @@ pub(super) fn render(report: &MatrixReport, format: Format, with_findings: bool)
             text
         }
         Format::Table => {
-            let mut text = report::table(report);
+            let mut text = report::table_styled(report, super::style());
             let coverage = report::coverage(report);
             if !coverage.is_empty() {
                 text.push('\n');
@@ -157,37 +167,14 @@ pub(super) fn matrix_command(
             return usage_error("--shard applies to random campaigns, not to --exhaustive");
         }
         let limits = limits.expect("matrix has limit flags");
-        let explore_limits = ExploreLimits {
-            states_max: limits.max_states,
-            depth_max: limits.max_depth,
-            memory_max: limits.max_memory << 20,
-            steps_max: campaign_args.steps_max,
-            reduce: limits.por,
-        };
-        let results = explore_all(&programs, &oracles, &explore_limits, jobs);
-        MatrixReport {
-            schema: report::SCHEMA.into(),
-            mode: "exhaustive".into(),
-            campaign: CampaignInfo {
-                seed: None,
-                runs: None,
-                scheduler: None,
-                steps_max: campaign_args.steps_max,
-                shard: None,
-                states_max: Some(limits.max_states),
-                oracles: oracles.optional_names().iter().map(|s| s.to_string()).collect(),
-                files,
-                faults: common.files.faults.clone(),
-            },
-            partial: false,
-            policies: policy_names,
-            scenarios: scenario_names,
-            cells: results
-                .iter()
-                .zip(&programs)
-                .map(|(r, p)| report::cell_from_exploration(r, p, &replay))
-                .collect(),
-        }
+        exhaustive_report(
+            (policy_names, scenario_names, &programs),
+            &oracles,
+            limits,
+            campaign_args.steps_max,
+            &common.files,
+            jobs,
+        )
     } else {
         let shard = campaign_args.shard.unwrap_or(Shard::WHOLE);
         let config = CampaignConfig {
@@ -249,6 +236,49 @@ pub(super) fn matrix_command(
         return compare_expectation(&report, &expected);
     }
     ExitCode::SUCCESS
+}
+
+/// Every cell explored exhaustively, as a matrix report.
+pub(super) fn exhaustive_report(
+    (policies, scenarios, programs): (Vec<String>, Vec<String>, &[Program]),
+    oracles: &OracleSet,
+    limits: &LimitArgs,
+    steps_max: u32,
+    files: &FileArgs,
+    jobs: usize,
+) -> MatrixReport {
+    let explore_limits = ExploreLimits {
+        states_max: limits.max_states,
+        depth_max: limits.max_depth,
+        memory_max: limits.max_memory << 20,
+        steps_max,
+        reduce: limits.por,
+    };
+    let replay = replay_files(files);
+    let results = explore_all(programs, oracles, &explore_limits, jobs);
+    MatrixReport {
+        schema: report::SCHEMA.into(),
+        mode: "exhaustive".into(),
+        campaign: CampaignInfo {
+            seed: None,
+            runs: None,
+            scheduler: None,
+            steps_max,
+            shard: None,
+            states_max: Some(limits.max_states),
+            oracles: oracles.optional_names().iter().map(|s| s.to_string()).collect(),
+            files: files.files.iter().map(|f| f.display().to_string()).collect(),
+            faults: files.faults.clone(),
+        },
+        partial: false,
+        policies,
+        scenarios,
+        cells: results
+            .iter()
+            .zip(programs)
+            .map(|(r, p)| report::cell_from_exploration(r, p, &replay))
+            .collect(),
+    }
 }
 
 /// The exact reachable outcomes of each cell, where a search within
@@ -317,9 +347,32 @@ pub(super) fn read_report(path: &PathBuf) -> Result<MatrixReport, ExitCode> {
     Ok(report)
 }
 
-/// `--expect`: each cell's set of outcomes must equal the saved one.
+/// `--expect`: each cell's set of outcomes must equal the saved one. A file
+/// made with other oracles or in the other mode is named as such first (its
+/// cells would all differ for that reason alone).
 pub(super) fn compare_expectation(report: &MatrixReport, expected: &MatrixReport) -> ExitCode {
     let mut differences = Vec::new();
+    let mut setup = Vec::new();
+    if report.campaign.oracles != expected.campaign.oracles {
+        let list = |o: &[String]| {
+            if o.is_empty() {
+                "the standard oracles only".to_string()
+            } else {
+                format!("--oracle {}", o.join(" --oracle "))
+            }
+        };
+        setup.push(format!(
+            "the expectation was made with {}, this run with {}",
+            list(&expected.campaign.oracles),
+            list(&report.campaign.oracles)
+        ));
+    }
+    if report.mode != expected.mode {
+        setup.push(format!(
+            "the expectation is a {} matrix, this run is {}",
+            expected.mode, report.mode
+        ));
+    }
     for cell in &report.cells {
         match expected
             .cells
@@ -360,10 +413,17 @@ pub(super) fn compare_expectation(report: &MatrixReport, expected: &MatrixReport
         eprintln!("every cell's outcomes match the expectation");
         ExitCode::SUCCESS
     } else {
+        for s in &setup {
+            eprintln!("note: {s}; the cells below may differ for that reason alone");
+        }
         eprintln!("{} cell(s) differ from the expectation:", differences.len());
         for d in differences {
             eprintln!("  {d}");
         }
+        eprintln!(
+            "if the change is intended, regenerate the expectation with the same flags and `--format json > FILE` \
+             (this repository: `cargo run --release -- matrix --exhaustive --format json > tests/data/expected-matrix.json`)"
+        );
         ExitCode::from(EXIT_FAILED)
     }
 }

@@ -12,6 +12,7 @@ pub(super) struct MergeArgs {
     /// The shard files.
     #[arg(required = true)]
     files: Vec<PathBuf>,
+    /// Output format of the merged matrix.
     #[arg(long, value_enum, default_value_t = Format::Json)]
     format: Format,
 }

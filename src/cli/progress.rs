@@ -29,9 +29,14 @@ impl Progress {
                 indicatif::ProgressDrawTarget::hidden(),
             );
             if let Ok(style) =
-                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {per_sec}  eta {eta}")
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {rate}  eta {eta}")
             {
-                bar.set_style(style);
+                bar.set_style(style.with_key(
+                    "rate",
+                    |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = w.write_str(&rate(state.per_sec()));
+                    },
+                ));
             }
             bar
         });
@@ -56,5 +61,38 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// A rate for people: `850 runs/s`, `12.3 k runs/s`, `1.86 M runs/s`
+/// (three significant digits).
+pub(super) fn rate(per_sec: f64) -> String {
+    let (value, unit) = if per_sec >= 1e9 {
+        (per_sec / 1e9, "G ")
+    } else if per_sec >= 1e6 {
+        (per_sec / 1e6, "M ")
+    } else if per_sec >= 1e3 {
+        (per_sec / 1e3, "k ")
+    } else {
+        (per_sec, "")
+    };
+    let digits = if unit.is_empty() || value >= 100.0 {
+        0
+    } else if value >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{value:.digits$} {unit}runs/s")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rates_read_with_three_digits_and_a_unit() {
+        assert_eq!(super::rate(1_860_000.0), "1.86 M runs/s");
+        assert_eq!(super::rate(12_340.0), "12.3 k runs/s");
+        assert_eq!(super::rate(850.4), "850 runs/s");
+        assert_eq!(super::rate(0.0), "0 runs/s");
     }
 }

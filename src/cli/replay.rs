@@ -19,9 +19,15 @@ use super::witness::write_file;
 use super::{EXIT_FAILED, emit, usage_error};
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  freezefuzz replay no-block case3-after-freeze --schedule 'freezer*5 user*5 freezer flusher*6'
+  freezefuzz replay no-block case3-racing --seed 0x95b27facfbc0592d --svg /tmp/witness.svg
+  freezefuzz replay --corpus corpus/no-block--case3-racing--frozen-write.toml")]
 pub(super) struct ReplayArgs {
+    /// The policy (not with --corpus).
     #[arg(required_unless_present = "corpus")]
     policy: Option<String>,
+    /// The scenario (not with --corpus).
     #[arg(required_unless_present = "corpus")]
     scenario: Option<String>,
     /// The schedule string (e.g. `freezer*6 user*3 flusher*4`).
@@ -38,7 +44,7 @@ pub(super) struct ReplayArgs {
     #[arg(long, default_value = "random", value_parser = parse_scheduler)]
     scheduler: SchedulerKind,
     /// Step budget.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    #[arg(long = "max-steps", alias = "steps-max", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     steps_max: u32,
     /// Optional oracles to turn on (repeatable): dirty-at-freeze.
     #[arg(long = "oracle")]

@@ -15,8 +15,12 @@ use super::replay::{fit_schedule, write_svg};
 use super::{EXIT_USAGE, emit, usage_error};
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Example:
+  freezefuzz shrink no-block case3-after-freeze --schedule 'freezer*6 user*5 flusher*9' --outcome frozen-write")]
 pub(super) struct ShrinkArgs {
+    /// The policy.
     policy: String,
+    /// The scenario.
     scenario: String,
     /// The schedule string to shrink (labels allowed).
     #[arg(long)]
@@ -25,7 +29,7 @@ pub(super) struct ShrinkArgs {
     #[arg(long)]
     outcome: String,
     /// Step budget.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    #[arg(long = "max-steps", alias = "steps-max", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     steps_max: u32,
     /// Optional oracles to turn on (repeatable): dirty-at-freeze.
     #[arg(long = "oracle")]

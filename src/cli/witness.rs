@@ -19,6 +19,7 @@ use super::usage_error;
 
 /// What `run` and `matrix` do with the witnesses they find.
 #[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Witnesses")]
 pub(super) struct WitnessArgs {
     /// Report first witnesses as found, without shrinking them.
     #[arg(long)]
@@ -68,7 +69,9 @@ pub(super) fn after_matrix(
                 "a shortest schedule of `matrix --exhaustive`".to_string()
             } else {
                 match (&w.run, &w.seed) {
-                    (Some(run), Some(seed)) => format!("run {run} (seed {seed}) of a random campaign"),
+                    (Some(run), Some(seed)) => {
+                        format!("run {run} of a random campaign (seed {seed} replays that run as drawn)")
+                    }
                     _ => "a random campaign".to_string(),
                 }
             };
@@ -78,9 +81,11 @@ pub(super) fn after_matrix(
             } else {
                 match shrink::shrink(program, oracles, &choices, outcome, steps_max) {
                     Ok(s) => {
-                        let note = format!(
-                            "{outcome}: {origin}, shrunk from {} to {} steps ({} to {} preemptions)",
-                            s.before.steps, s.after.steps, s.before.preemptions, s.after.preemptions
+                        let note = html::shrink_note(
+                            outcome.name(),
+                            &origin,
+                            (s.before.steps, s.before.preemptions),
+                            (s.after.steps, s.after.preemptions),
                         );
                         (s.choices, note)
                     }

@@ -326,6 +326,7 @@ mod tests {
 
     fn stmt(kind: StmtKind, line: u32) -> Stmt {
         Stmt {
+            via: None,
             kind,
             loc: Loc {
                 file: FileId(0),

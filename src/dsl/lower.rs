@@ -1118,6 +1118,7 @@ impl Stage<'_, '_> {
                 too_long: false,
                 invalid: false,
                 hook: *hook,
+                via: None,
             };
             let ir_body = inliner.body(body, &mut Vec::new(), 0);
             if inliner.invalid || self.errors.list.len() > before {
@@ -1756,6 +1757,8 @@ struct Inliner<'s, 'e, 'a, 'b> {
     /// Whether an invalid statement was inlined.
     invalid: bool,
     hook: Hook,
+    /// The call site of the outermost named body being inlined.
+    via: Option<Loc>,
 }
 
 impl Inliner<'_, '_, '_, '_> {
@@ -1842,13 +1845,20 @@ impl Inliner<'_, '_, '_, '_> {
                     return;
                 };
                 stack.push(name.clone());
+                let outer = self.via;
+                self.via = outer.or(Some(stmt.loc));
                 for inner in body.iter() {
                     self.stmt(inner, stack, depth, out);
                 }
+                self.via = outer;
                 stack.pop();
                 return;
             }
         };
-        out.push(ir::Stmt { kind, loc: stmt.loc });
+        out.push(ir::Stmt {
+            kind,
+            loc: stmt.loc,
+            via: self.via,
+        });
     }
 }

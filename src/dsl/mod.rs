@@ -122,14 +122,88 @@ pub fn load_all_with(
     load_all_searching(paths, read, registry, &[])
 }
 
+/// Files known without reading the disk (the shipped policies and scenarios,
+/// [`crate::shipped`]): loaded before the files given, or only searched for
+/// parents.
+#[derive(Clone, Debug, Default)]
+pub struct Library {
+    /// Display path (e.g. `<shipped>/mainline.ff`) and text of each file.
+    pub files: Vec<(String, &'static str)>,
+    /// Load every file (rows before the given files'); otherwise a file is
+    /// loaded only when a policy `extends` a parent named after it.
+    pub load_all: bool,
+}
+
+impl Library {
+    /// The shipped files, all loaded.
+    pub fn shipped() -> Library {
+        Library {
+            files: crate::shipped::sources(),
+            load_all: true,
+        }
+    }
+
+    /// The shipped files, searched for parents only.
+    pub fn shipped_parents() -> Library {
+        Library {
+            files: crate::shipped::sources(),
+            load_all: false,
+        }
+    }
+
+    fn file_named(&self, file_name: &str) -> Option<&(String, &'static str)> {
+        self.files
+            .iter()
+            .find(|(path, _)| Path::new(path).file_name().is_some_and(|n| n == file_name))
+    }
+}
+
+/// [`load`] on top of a [`Library`]: a policy or scenario in the given files
+/// shadows the library's of the same name (so an edited copy of a shipped
+/// file replaces it).
+pub fn load_library(
+    paths: &[PathBuf],
+    read: &mut Reader<'_>,
+    library: &Library,
+) -> Result<ir::Workspace, LoadErrors> {
+    let loaded = load_all_library(paths, read, &crate::fault::FaultRegistry::builtin(), &[], library);
+    if loaded.diagnostics.is_empty() {
+        Ok(loaded.workspace)
+    } else {
+        Err(LoadErrors {
+            diagnostics: loaded.diagnostics,
+        })
+    }
+}
+
 /// [`load_all_with`], also looking for a missing parent `PARENT.ff` in each
-/// of `parent_dirs`, in order, after the directory of the child's file (the
-/// CLI passes `policies/`, so that a policy anywhere can extend a shipped one).
+/// of `parent_dirs`, in order, after the directory of the child's file.
 pub fn load_all_searching(
     paths: &[PathBuf],
     read: &mut Reader<'_>,
     registry: &crate::fault::FaultRegistry,
     parent_dirs: &[PathBuf],
+) -> Loaded {
+    load_all_library(paths, read, registry, parent_dirs, &Library::default())
+}
+
+/// Names a file defines (policies and scenarios).
+fn defined_names(tree: &ast::File) -> impl Iterator<Item = &str> {
+    tree.items.iter().map(|i| match i {
+        ast::Item::Policy(p) => p.name.text.as_str(),
+        ast::Item::Scenario(s) => s.name.text.as_str(),
+    })
+}
+
+/// The whole loader: the given files, then the library's (all of them, or
+/// the parents asked for), each parent looked for beside its child, then in
+/// `parent_dirs`, then in the library.
+pub fn load_all_library(
+    paths: &[PathBuf],
+    read: &mut Reader<'_>,
+    registry: &crate::fault::FaultRegistry,
+    parent_dirs: &[PathBuf],
+    library: &Library,
 ) -> Loaded {
     let fault_names = registry.names();
     let mut sources: Vec<Source> = Vec::new();
@@ -142,6 +216,38 @@ pub fn load_all_searching(
         }
         loaded_paths.push(path.clone());
         read_one(path, read, &mut sources, &mut trees, &mut diagnostics);
+    }
+    if library.load_all {
+        // Library files come first (their rows lead the matrix); whatever
+        // the given files define shadows theirs.
+        let given: Vec<String> = trees
+            .iter()
+            .flat_map(|(_, t)| defined_names(t).map(str::to_owned))
+            .collect();
+        let mut front = Vec::new();
+        for (path, text) in &library.files {
+            loaded_paths.push(PathBuf::from(path));
+            let mut one = Vec::new();
+            add_bytes(
+                path,
+                text.as_bytes().to_vec(),
+                &mut sources,
+                &mut one,
+                &mut diagnostics,
+            );
+            for (file, mut tree) in one {
+                tree.items.retain(|item| {
+                    let name = match item {
+                        ast::Item::Policy(p) => &p.name.text,
+                        ast::Item::Scenario(s) => &s.name.text,
+                    };
+                    !given.contains(name)
+                });
+                front.push((file, tree));
+            }
+        }
+        front.append(&mut trees);
+        trees = front;
     }
     // Auto-load missing parents from the child's directory, until nothing new.
     let mut tried: Vec<String> = Vec::new();
@@ -178,12 +284,12 @@ pub fn load_all_searching(
             tried.push(parent.clone());
             let file_name = format!("{parent}.ff");
             let candidates = std::iter::once(beside).chain(parent_dirs.iter().map(|d| d.join(&file_name)));
+            let mut found = false;
             for path in candidates {
                 if loaded_paths.contains(&path) {
+                    found = true;
                     break;
                 }
-                // A parent found nowhere is reported by the lowering as a
-                // missing parent.
                 if let Ok(bytes) = read(&path) {
                     loaded_paths.push(path.clone());
                     add_bytes(
@@ -193,8 +299,24 @@ pub fn load_all_searching(
                         &mut trees,
                         &mut diagnostics,
                     );
+                    found = true;
                     break;
                 }
+            }
+            // Then the library. A parent found nowhere is reported by the
+            // lowering as a missing parent.
+            if !found
+                && let Some((path, text)) = library.file_named(&file_name)
+                && !loaded_paths.contains(&PathBuf::from(path))
+            {
+                loaded_paths.push(PathBuf::from(path));
+                add_bytes(
+                    path,
+                    text.as_bytes().to_vec(),
+                    &mut sources,
+                    &mut trees,
+                    &mut diagnostics,
+                );
             }
         }
     }

@@ -136,6 +136,8 @@ pub struct Origin {
     pub loc: Option<Loc>,
     /// Where it runs: `freeze`, `writeback a`, `page_mkwrite a`, `store a 2`.
     pub context: String,
+    /// For a statement of an inlined named body: the hook's call of the body.
+    pub via: Option<Loc>,
 }
 
 /// One thread's compiled code.
@@ -432,7 +434,7 @@ struct Compiler<'a> {
 /// fails with EBUSY, a thaw of one that is not fully frozen with EINVAL) only
 /// matters when freezes and thaws can come from more than one thread: two
 /// freezer threads, or the `emergency-thaw` / `second-freezer` faults. With a
-/// single freezer the hooks run exactly as written (DESIGN.md §1), so that a
+/// single freezer the hooks run exactly as written (docs/semantics.md), so that a
 /// policy whose freeze ends at another level than `complete` still thaws.
 fn nesting_applies(scenario: &ir::Scenario, policy: &ir::Policy) -> bool {
     let freezers = scenario
@@ -567,11 +569,22 @@ impl Emitter {
 }
 
 impl Compiler<'_> {
+    /// The origin of a policy statement: its line, and its call site when
+    /// it comes from a named body.
+    fn stmt_origin(&mut self, text: String, stmt: &ir::Stmt, context: &str) -> u16 {
+        let index = self.origin(text, Some(stmt.loc), context);
+        if let Some(origin) = self.origins.get_mut(index as usize) {
+            origin.via = stmt.via;
+        }
+        index
+    }
+
     fn origin(&mut self, text: String, loc: Option<Loc>, context: &str) -> u16 {
         self.origins.push(Origin {
             text,
             loc,
             context: context.to_string(),
+            via: None,
         });
         (self.origins.len() - 1).min(u16::MAX as usize) as u16
     }
@@ -759,7 +772,7 @@ impl Compiler<'_> {
         for (i, stmt) in body.iter().enumerate() {
             match (&stmt.kind, Some(i) == first_lock) {
                 (StmtKind::LockUmount(mode), true) => {
-                    let origin = self.origin(stmt.kind.head(), Some(stmt.loc), context);
+                    let origin = self.stmt_origin(stmt.kind.head(), stmt, context);
                     refusals.push(out.emit(Op::LockUmountChecked { mode: *mode, require }, origin));
                 }
                 _ => self.stmt(out, stmt, None, context, &mut exits, 0)?,
@@ -852,7 +865,7 @@ impl Compiler<'_> {
         exits: &mut Exits,
         depth: usize,
     ) -> Result<(), CompileError> {
-        let origin = self.origin(stmt.kind.head(), Some(stmt.loc), context);
+        let origin = self.stmt_origin(stmt.kind.head(), stmt, context);
         // The checker guarantees page statements only run where there is a
         // page; page 0 is a harmless stand-in should one slip through.
         let p = page.unwrap_or(0) as u8;
@@ -926,9 +939,9 @@ impl Compiler<'_> {
             }
             StmtKind::Sync => {
                 for page in 0..self.scenario.pages.len() {
-                    let origin = self.origin(
+                    let origin = self.stmt_origin(
                         format!("sync: test dirty {}", self.page_name(page)),
-                        Some(stmt.loc),
+                        stmt,
                         context,
                     );
                     self.writeback_if_dirty(out, page, origin, depth)?;

@@ -1,7 +1,7 @@
 //! The exact kernel model: the superblock, pages, locks and the oracle
 //! records, as one small fixed-size value, and the kernel actions on it.
 //!
-//! Each method here is the effect of one atomic step (DESIGN.md §1). Guards
+//! Each method here is the effect of one atomic step (docs/semantics.md). Guards
 //! (whether a step may run) are the `can_*` methods; effects assume the guard
 //! held. This module knows nothing of the policy language, of scheduling, or
 //! of IO.

@@ -7,6 +7,24 @@ use std::fmt::Write as _;
 use crate::report::matrix::{self, MatrixReport};
 use crate::report::svg::escape;
 
+/// The line under a witness saying where it comes from and what shrinking
+/// did: `shrunk from 23 to 17 steps (4 to 2 preemptions)`, or that it found
+/// nothing shorter (never "shrunk from 15 to 15").
+pub fn shrink_note(outcome: &str, origin: &str, before: (usize, usize), after: (usize, usize)) -> String {
+    let (steps_before, preemptions_before) = before;
+    let (steps_after, preemptions_after) = after;
+    if (steps_before, preemptions_before) == (steps_after, preemptions_after) {
+        format!(
+            "{outcome}: {origin}, {steps_after} steps ({preemptions_after} preemptions); shrinking found nothing shorter"
+        )
+    } else {
+        format!(
+            "{outcome}: {origin}, shrunk from {steps_before} to {steps_after} steps \
+             ({preemptions_before} to {preemptions_after} preemptions)"
+        )
+    }
+}
+
 /// One witness to show under the matrix.
 #[derive(Clone, Debug)]
 pub struct HtmlWitness {
@@ -42,11 +60,14 @@ pub fn render(report: &MatrixReport, witnesses: &[HtmlWitness]) -> String {
     out.push_str("<title>freezefuzz matrix</title>\n");
     let _ = writeln!(out, "<style>{CSS}</style>\n</head>\n<body>");
     out.push_str("<h1>freezefuzz: outcome matrix</h1>\n");
+    let runs = match report.campaign.runs {
+        Some(runs) => format!(" · {} runs in all", runs * report.cells.len() as u64),
+        None => String::new(),
+    };
     let _ = writeln!(
         out,
-        "<p>{} mode · step budget {} · every bad outcome links to a replayable witness below.</p>",
-        escape(&report.mode),
-        report.campaign.steps_max
+        "<p>{}{runs} · every bad outcome links to a replayable witness below.</p>",
+        escape(&matrix::header_line(report)),
     );
     out.push_str("<table>\n<tr><th>policy</th>");
     for scenario in &report.scenarios {

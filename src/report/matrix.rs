@@ -350,25 +350,8 @@ pub fn cell_text(report: &MatrixReport, cell: &CellReport) -> String {
     text
 }
 
-fn grid(report: &MatrixReport) -> Vec<Vec<String>> {
-    let mut rows = Vec::new();
-    for policy in &report.policies {
-        let mut row = vec![policy.clone()];
-        for scenario in &report.scenarios {
-            let text = report
-                .cells
-                .iter()
-                .find(|c| &c.policy == policy && &c.scenario == scenario)
-                .map(|c| cell_text(report, c))
-                .unwrap_or_else(|| "—".into());
-            row.push(text);
-        }
-        rows.push(row);
-    }
-    rows
-}
-
-fn header_line(report: &MatrixReport) -> String {
+/// The campaign in one line: mode, seed, runs, scheduler, budget, oracles.
+pub fn header_line(report: &MatrixReport) -> String {
     let c = &report.campaign;
     let mut line = match report.mode.as_str() {
         "exhaustive" => format!(
@@ -396,28 +379,169 @@ fn header_line(report: &MatrixReport) -> String {
     line
 }
 
-/// A Markdown table (for a pull-request comment), one row per policy.
+/// One cell in Markdown: each bad outcome marked ❌ and bold, a cell with
+/// none marked ✅ (so that a bad cell stands out without reading it).
+fn markdown_cell(report: &MatrixReport, cell: &CellReport) -> String {
+    let exhaustive = report.mode == "exhaustive";
+    let mut parts: Vec<String> = cell
+        .outcomes
+        .0
+        .iter()
+        .map(|(o, n)| {
+            let text = if exhaustive {
+                format!("{}@{n}", o.name())
+            } else {
+                format!("{} {n}", o.name())
+            };
+            if o.is_bad() {
+                format!("❌ **{text}**")
+            } else {
+                text
+            }
+        })
+        .collect();
+    if parts.is_empty() {
+        parts.push("no runs".into());
+    }
+    let bad = cell.outcomes.0.iter().any(|(o, _)| o.is_bad());
+    let mut text = parts.join(" · ");
+    if !bad {
+        text = format!("✅ {text}");
+    }
+    if cell.limit.is_some() {
+        text.push_str(" ⚠️ (incomplete)");
+    }
+    if cell.partial {
+        text.push_str(" ⚠️ (partial)");
+    }
+    text
+}
+
+/// What `@N` and the marks mean, under a table.
+pub fn legend(report: &MatrixReport) -> &'static str {
+    if report.mode == "exhaustive" {
+        "`@N`: a shortest schedule reaching the outcome has N steps (its replay command is listed below)."
+    } else {
+        "Numbers: runs that ended with the outcome."
+    }
+}
+
+/// A Markdown table for a pull-request comment, one row per policy: the
+/// campaign line in view, bad outcomes marked, and the replay commands of
+/// the witnesses folded in a `<details>` block.
 pub fn markdown(report: &MatrixReport) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "<!-- {} -->", header_line(report));
+    let _ = writeln!(out, "**freezefuzz** · {}\n", header_line(report));
     let _ = writeln!(out, "| policy | {} |", report.scenarios.join(" | "));
     let _ = writeln!(out, "|---|{}", "---|".repeat(report.scenarios.len()));
-    for row in grid(report) {
-        let _ = writeln!(out, "| {} |", row.join(" | "));
+    for policy in &report.policies {
+        let cells: Vec<String> = report
+            .scenarios
+            .iter()
+            .map(|scenario| {
+                report
+                    .cells
+                    .iter()
+                    .find(|c| &c.policy == policy && &c.scenario == scenario)
+                    .map(|c| markdown_cell(report, c))
+                    .unwrap_or_else(|| "—".into())
+            })
+            .collect();
+        let _ = writeln!(out, "| {policy} | {} |", cells.join(" | "));
+    }
+    let _ = writeln!(out, "\n{}", legend(report));
+    let replays: Vec<(&CellReport, &String, &WitnessReport)> = report
+        .cells
+        .iter()
+        .flat_map(|c| c.witnesses.iter().map(move |(name, w)| (c, name, w)))
+        .collect();
+    if !replays.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n<details><summary>Replay commands ({} bad outcomes)</summary>\n",
+            replays.len()
+        );
+        let _ = writeln!(out, "```sh");
+        for (cell, name, w) in replays {
+            let _ = writeln!(
+                out,
+                "# {} × {}: {name} ({} steps)",
+                cell.policy, cell.scenario, w.steps
+            );
+            let _ = writeln!(out, "{}", w.replay);
+        }
+        let _ = writeln!(out, "```\n\n</details>");
     }
     out
 }
 
+/// How to lay out the terminal table.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TableStyle {
+    /// The width to fit in (`None`: any width). A grid wider than this is
+    /// printed as a list, one line per cell.
+    pub width: Option<usize>,
+    /// ANSI colour: bad outcomes red, safe green.
+    pub colour: bool,
+}
+
+const RED: &str = "\x1b[1;31m";
+const GREEN: &str = "\x1b[32m";
+const RESET: &str = "\x1b[0m";
+
+/// Colours one `outcome@N` / `outcome N` item by its outcome.
+fn paint(item: &str, colour: bool) -> String {
+    if !colour {
+        return item.to_string();
+    }
+    let name = item.split(['@', ' ']).next().unwrap_or("");
+    match Outcome::from_name(name) {
+        Some(o) if o.is_bad() => format!("{RED}{item}{RESET}"),
+        Some(Outcome::Safe) => format!("{GREEN}{item}{RESET}"),
+        _ => item.to_string(),
+    }
+}
+
+/// The lines of one cell in the grid: one outcome per line, then the state
+/// count (exhaustive) and any mark.
+fn cell_lines(report: &MatrixReport, cell: Option<&CellReport>) -> Vec<String> {
+    let Some(cell) = cell else {
+        return vec!["—".into()];
+    };
+    let mut lines: Vec<String> = cell_text(report, cell).split(" · ").map(str::to_string).collect();
+    if let Some(states) = cell.states {
+        lines.push(format!("({states} states)"));
+    }
+    lines
+}
+
 /// A terminal table. Scenarios are columns as in the Markdown; cells wrap
-/// one outcome per line so that eight columns fit a terminal.
+/// one outcome per line. Too wide for `style.width`, it becomes a list.
 pub fn table(report: &MatrixReport) -> String {
-    let rows = grid(report);
+    table_styled(report, TableStyle::default())
+}
+
+/// [`table`] fitted to a width, in colour or not.
+pub fn table_styled(report: &MatrixReport, style: TableStyle) -> String {
+    let find = |policy: &str, scenario: &str| {
+        report
+            .cells
+            .iter()
+            .find(|c| c.policy == policy && c.scenario == scenario)
+    };
     let mut header = vec!["policy".to_string()];
     header.extend(report.scenarios.iter().cloned());
-    // Each cell becomes lines (one outcome per line).
-    let split = |text: &str| -> Vec<String> { text.split(" · ").map(str::to_string).collect() };
     let table_rows: Vec<Vec<Vec<String>>> = std::iter::once(header.iter().map(|h| vec![h.clone()]).collect())
-        .chain(rows.iter().map(|row| row.iter().map(|c| split(c)).collect()))
+        .chain(report.policies.iter().map(|policy| {
+            std::iter::once(vec![policy.clone()])
+                .chain(
+                    report
+                        .scenarios
+                        .iter()
+                        .map(|s| cell_lines(report, find(policy, s))),
+                )
+                .collect()
+        }))
         .collect();
     let columns = header.len();
     let widths: Vec<usize> = (0..columns)
@@ -429,29 +553,62 @@ pub fn table(report: &MatrixReport) -> String {
                 .unwrap_or(0)
         })
         .collect();
+    let total = widths.iter().sum::<usize>() + 3 * columns.saturating_sub(1);
     let mut out = String::new();
     let _ = writeln!(out, "{}", header_line(report));
-    let rule: String = widths
-        .iter()
-        .map(|w| "─".repeat(*w))
-        .collect::<Vec<_>>()
-        .join("─┼─");
-    for (r, row) in table_rows.iter().enumerate() {
-        let height = row.iter().map(Vec::len).max().unwrap_or(1);
-        for line in 0..height {
-            let cells: Vec<String> = (0..columns)
-                .map(|c| {
-                    let text = row[c].get(line).map(String::as_str).unwrap_or("");
-                    format!("{text:<width$}", width = widths[c])
-                })
-                .collect();
-            let _ = writeln!(out, "{}", cells.join(" │ ").trim_end());
-        }
-        if r + 1 < table_rows.len() {
-            let _ = writeln!(out, "{rule}");
+    if style.width.is_some_and(|w| total > w) {
+        list(&mut out, report, style.colour);
+    } else {
+        let rule: String = widths
+            .iter()
+            .map(|w| "─".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("─┼─");
+        for (r, row) in table_rows.iter().enumerate() {
+            let height = row.iter().map(Vec::len).max().unwrap_or(1);
+            for line in 0..height {
+                let cells: Vec<String> = (0..columns)
+                    .map(|c| {
+                        let text = row[c].get(line).map(String::as_str).unwrap_or("");
+                        let pad = " ".repeat(widths[c] - text.chars().count());
+                        let text = if r > 0 && c > 0 {
+                            paint(text, style.colour)
+                        } else {
+                            text.to_string()
+                        };
+                        format!("{text}{pad}")
+                    })
+                    .collect();
+                let _ = writeln!(out, "{}", cells.join(" │ ").trim_end());
+            }
+            if r + 1 < table_rows.len() {
+                let _ = writeln!(out, "{rule}");
+            }
         }
     }
+    if report.mode == "exhaustive" {
+        let _ = writeln!(
+            out,
+            "@N: a shortest schedule reaching the outcome has N steps; states: distinct states explored"
+        );
+    }
     out
+}
+
+/// The narrow layout: a block per policy, a line per cell.
+fn list(out: &mut String, report: &MatrixReport, colour: bool) {
+    let width = report.scenarios.iter().map(String::len).max().unwrap_or(0);
+    for policy in &report.policies {
+        let _ = writeln!(out, "{policy}");
+        for cell in report.cells.iter().filter(|c| &c.policy == policy) {
+            let items: Vec<String> = cell_text(report, cell)
+                .split(" · ")
+                .map(|item| paint(item, colour))
+                .collect();
+            let states = cell.states.map(|n| format!("  ({n} states)")).unwrap_or_default();
+            let _ = writeln!(out, "  {:<width$}  {}{states}", cell.scenario, items.join(" "));
+        }
+    }
 }
 
 /// Pretty JSON with a trailing newline.
@@ -514,11 +671,20 @@ pub fn findings(report: &MatrixReport) -> String {
         for (name, w) in &cell.witnesses {
             let _ = writeln!(out, "{} × {}: {name}", cell.policy, cell.scenario);
             if let (Some(run), Some(seed)) = (w.run, &w.seed) {
-                let _ = writeln!(out, "  run {run}, seed {seed}, {} steps", w.steps);
+                // The seed replays the run as drawn; the schedule below is
+                // that run shrunk (unless --no-shrink), usually shorter.
+                let _ = writeln!(
+                    out,
+                    "  found by run {run}; `replay --seed {seed}` replays that run as drawn"
+                );
+                let _ = writeln!(
+                    out,
+                    "  schedule: {} ({} steps: that run shrunk, unless --no-shrink)",
+                    w.schedule, w.steps
+                );
             } else {
-                let _ = writeln!(out, "  shortest schedule: {} steps", w.steps);
+                let _ = writeln!(out, "  schedule: {} (shortest, {} steps)", w.schedule, w.steps);
             }
-            let _ = writeln!(out, "  schedule: {}", w.schedule);
             let _ = writeln!(out, "  replay:   {}", w.replay);
         }
     }

@@ -20,15 +20,22 @@ pub fn origin_location(workspace: &Workspace, program: &Program, thread: usize, 
     }
 }
 
-/// What a thread is about to do, for traces: `wait_unfrozen fs (no-block.ff:12)`.
+/// What a thread is about to do, for traces: `wait_unfrozen fs
+/// (no-block.ff:12)`; inside a named body, the hook's call of the body
+/// first: `wait_unfrozen fs (no-block.ff:36, in a body at no-block.ff:12)`.
 fn describe(workspace: &Workspace, program: &Program, thread: usize, pc: u16) -> String {
     let instr = program.instr(thread, pc);
     let origin = &program.origins[instr.origin as usize];
-    format!(
-        "{} ({})",
-        origin.text,
-        origin_location(workspace, program, thread, pc)
-    )
+    let at = origin_location(workspace, program, thread, pc);
+    match origin.via {
+        Some(via) => format!(
+            "{} ({}:{}, in a body at {at})",
+            origin.text,
+            workspace.file_path(via.file),
+            via.line
+        ),
+        None => format!("{} ({at})", origin.text),
+    }
 }
 
 /// The changes between two states, as `field: old → new` items.

@@ -60,35 +60,48 @@ fn config(seed: u64, runs: u64, scheduler: SchedulerKind) -> CampaignConfig {
     }
 }
 
-/// The seed thread (and the issue's "done when"): in the after-freeze timing,
-/// no-block writes while frozen in cases 3 and 4 only; block-on-mapped
-/// deadlocks in cases 3 and 4; wait-in-mkwrite is safe everywhere.
+/// The seed thread (and the issue's "done when"), one snapshot per shipped
+/// policy in the format `freezefuzz snapshot` writes: in the after-freeze
+/// timing, no-block writes while frozen in cases 3 and 4 only;
+/// block-on-mapped deadlocks in cases 3 and 4; wait-in-mkwrite and mainline
+/// are safe everywhere; skip-frozen loses a write in case 3, sigbus gives the
+/// user an error, sync-before-block writes while frozen in the racing case 3.
+/// An intended verdict change shows here and is accepted with `cargo insta
+/// review` (the same round as the other snapshots).
 #[test]
 fn exhaustive_verdicts_reproduce_the_seed_thread() {
-    use Outcome::*;
+    use freezefuzz::report::{matrix, snapshot};
     let workspace = support::shipped();
     let programs = support::shipped_programs(&workspace);
-    let expect = |policy: &str, scenario: &str, outcomes: &[Outcome]| {
-        let result = exhaustive(program(&programs, policy, scenario));
-        assert_eq!(result.outcomes, set(outcomes), "{policy} × {scenario}");
+    let cells = programs
+        .iter()
+        .map(|p| matrix::cell_from_exploration(&exhaustive(p), p, &Default::default()))
+        .collect();
+    let report = matrix::MatrixReport {
+        schema: matrix::SCHEMA.into(),
+        mode: "exhaustive".into(),
+        campaign: matrix::CampaignInfo {
+            seed: None,
+            runs: None,
+            scheduler: None,
+            steps_max: 1000,
+            shard: None,
+            states_max: None,
+            oracles: vec![],
+            files: vec![],
+            faults: None,
+        },
+        partial: false,
+        policies: workspace.policies.iter().map(|p| p.name.clone()).collect(),
+        scenarios: workspace.scenarios.iter().map(|s| s.name.clone()).collect(),
+        cells,
     };
-    expect("no-block", "case1-after-freeze", &[Safe]);
-    expect("no-block", "case2-after-freeze", &[Safe]);
-    expect("no-block", "case3-after-freeze", &[Safe, FrozenWrite]);
-    expect("no-block", "case4-after-freeze", &[Safe, FrozenWrite]);
-    expect("block-on-mapped", "case1-after-freeze", &[Safe]);
-    expect("block-on-mapped", "case2-after-freeze", &[Safe]);
-    expect("block-on-mapped", "case3-after-freeze", &[Safe, Deadlock]);
-    expect("block-on-mapped", "case4-after-freeze", &[Safe, Deadlock]);
-    for scenario in &workspace.scenarios {
-        expect("wait-in-mkwrite", &scenario.name, &[Safe]);
-        expect("mainline", &scenario.name, &[Safe]);
+    for policy in &report.policies {
+        insta::assert_snapshot!(
+            format!("verdicts_{policy}"),
+            snapshot::policy_body(&report, policy)
+        );
     }
-    // The variants each show their own flaw.
-    expect("skip-frozen", "case3-after-freeze", &[Safe, LostWrite]);
-    expect("sigbus", "case1-after-freeze", &[Safe, UserError]);
-    expect("sync-before-block", "case3-after-freeze", &[Safe]);
-    expect("sync-before-block", "case3-racing", &[Safe, FrozenWrite]);
 }
 
 /// Random and PCT campaigns only ever see outcomes the exhaustive search
@@ -398,8 +411,16 @@ fn msync_on_a_frozen_filesystem_writes_through_a_policy_that_does_not_block() {
         thread freezer { freeze; thaw; }
     }";
     // No flusher: the only writer is msync, and it writes inside the window.
-    assert_eq!(explore_inline("no-block", scenario), set(&[Safe, FrozenWrite]));
-    assert_eq!(explore_inline("wait-in-mkwrite", scenario), set(&[Safe]));
+    support::expect_verdict(
+        "no-block × the scenario above",
+        explore_inline("no-block", scenario),
+        &[Safe, FrozenWrite],
+    );
+    support::expect_verdict(
+        "wait-in-mkwrite × the scenario above",
+        explore_inline("wait-in-mkwrite", scenario),
+        &[Safe],
+    );
 }
 
 #[test]
@@ -411,7 +432,11 @@ fn the_final_sync_of_the_lost_write_oracle_writes_dirty_pages() {
         page a { cached; buffers = mapped; pte = writable; dirty; }
         thread user { store a 2; }
     }";
-    assert_eq!(explore_inline("no-block", scenario), set(&[Safe]));
+    support::expect_verdict(
+        "no-block × the scenario above",
+        explore_inline("no-block", scenario),
+        &[Safe],
+    );
 }
 
 #[test]
@@ -449,12 +474,15 @@ fn await_frozen_is_a_latch_that_survives_the_thaw() {
         thread user { await frozen; store a 2; munmap a; }
         thread freezer { freeze; thaw; }
     }";
-    assert_eq!(explore_inline("wait-in-mkwrite", scenario), set(&[Safe]));
+    support::expect_verdict(
+        "wait-in-mkwrite × the scenario above",
+        explore_inline("wait-in-mkwrite", scenario),
+        &[Safe],
+    );
 }
 
 #[test]
 fn two_freeze_cycles_keep_the_verdicts() {
-    use Outcome::*;
     let scenario = "scenario s {
         page a { cached; buffers = mapped; pte = readonly; }
         page b { }
@@ -462,12 +490,12 @@ fn two_freeze_cycles_keep_the_verdicts() {
         thread freezer { freeze; thaw; freeze; thaw; }
         flusher;
     }";
-    assert_eq!(explore_inline("mainline", scenario), set(&[Safe]));
-    assert_eq!(explore_inline("no-block", scenario), set(&[Safe, FrozenWrite]));
-    assert_eq!(
-        explore_inline("block-on-mapped", scenario),
-        set(&[Safe, Deadlock])
-    );
+    // Expected: mainline safe; no-block writes while frozen; block-on-mapped deadlocks.
+    let verdicts: String = ["mainline", "no-block", "block-on-mapped"]
+        .iter()
+        .map(|policy| format!("{policy}: {}\n", explore_inline(policy, scenario)))
+        .collect();
+    insta::assert_snapshot!("two_freeze_cycles", verdicts);
 }
 
 /// With a single freezer, `freeze` and `thaw` run exactly as written: a
@@ -484,7 +512,11 @@ fn a_single_freezer_runs_its_hooks_as_written() {
     );
     let policy = workspace.policy("half").unwrap();
     let program = program::compile(policy, workspace.scenario("case1-racing").unwrap()).unwrap();
-    assert_eq!(exhaustive(&program).outcomes, set(&[Outcome::Safe]));
+    support::expect_verdict(
+        "half × case1-racing",
+        exhaustive(&program).outcomes,
+        &[Outcome::Safe],
+    );
 }
 
 /// Partial-order reduction never changes a verdict: on every shipped cell and

@@ -6,5 +6,6 @@ mod faults;
 mod language;
 mod replay;
 mod repro;
+mod review;
 mod support;
 mod writeback;

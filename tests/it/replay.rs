@@ -327,9 +327,22 @@ fn html_report_is_self_contained_and_well_formed() {
                 == page.matches("xmlns=\"http://www.w3.org/2000/svg\"").count()
     );
     assert!(!page.contains("https://") && !page.contains("<script"));
+    // One picture per bad (cell, outcome) of the same matrix.
+    let json = freezefuzz()
+        .args(["matrix", "--exhaustive", "--format", "json"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let witnesses: usize = report["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["witnesses"].as_object().map_or(0, |w| w.len()))
+        .sum();
+    assert!(witnesses > 0);
     assert_eq!(
         page.matches("<svg ").count(),
-        34,
+        witnesses,
         "one picture per bad (cell, outcome)"
     );
     // The renderer alone, on an empty matrix, is well formed too.

@@ -57,3 +57,28 @@ pub fn shipped_cell(policy: &str, scenario: &str) -> Program {
         .unwrap_or_else(|| panic!("no scenario {scenario}"));
     program::compile(policy, scenario).expect("shipped cells compile")
 }
+
+/// A verdict written by hand in a test (one that cannot be a snapshot: an
+/// inline scenario, a claim about one cell). On a mismatch it names the
+/// cell, both outcome sets, and where to change the expectation.
+#[track_caller]
+pub fn expect_verdict(
+    cell: &str,
+    actual: freezefuzz::oracle::Outcomes,
+    expected: &[freezefuzz::oracle::Outcome],
+) {
+    let mut want = freezefuzz::oracle::Outcomes::default();
+    for o in expected {
+        want.insert(*o);
+    }
+    if actual != want {
+        let caller = std::panic::Location::caller();
+        panic!(
+            "{cell}: expected {{{want}}}, got {{{actual}}}.\n\
+             This expectation is written at {}:{}; if the change is intended, edit it there \
+             (the shipped cells' verdicts are snapshots: `cargo insta test --review`).",
+            caller.file(),
+            caller.line()
+        );
+    }
+}
