@@ -53,6 +53,7 @@ pub(super) struct ConformArgs {
     /// Compare a results file of an earlier run instead of booting a VM.
     #[arg(long, value_name = "FILE")]
     results: Option<PathBuf>,
+    /// Output format: the grid as a table or Markdown, or the whole comparison as JSON.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
     #[command(flatten)]
@@ -185,19 +186,14 @@ pub(super) fn run(args: ConformArgs) -> ExitCode {
     }
 }
 
+/// The shipped policies and scenarios are always loaded; by default the
+/// conformance scenarios join them when run from the project directory.
 fn default_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir("policies")
-        .map(|dir| {
-            dir.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "ff"))
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
     if Path::new(CONFORMANCE_FILE).exists() {
-        files.push(PathBuf::from(CONFORMANCE_FILE));
+        vec![PathBuf::from(CONFORMANCE_FILE)]
+    } else {
+        Vec::new()
     }
-    files
 }
 
 /// Compiles the probes, boots the VM and reads what it reported.

@@ -16,8 +16,10 @@ use super::usage_error;
 
 #[derive(clap::Args, Debug)]
 pub(super) struct ReproArgs {
+    /// The policy the reproducer is made for (with `--schedule` or `--seed`, the run's policy).
     #[arg(required_unless_present = "corpus")]
     policy: Option<String>,
+    /// The scenario to perform on a real filesystem.
     #[arg(required_unless_present = "corpus")]
     scenario: Option<String>,
     /// Keep the order of the user-visible actions of this schedule.
