@@ -6,13 +6,22 @@
 //!
 //! Exit codes: 0 success; 1 a check failed (`check` found errors, `--expect`
 //! differs, `corpus check` changed, a replay did not reach its expected
-//! outcome); 2 bad input or usage; 130 interrupted (what was found so far is
-//! printed, marked partial).
+//! outcome); 2 bad input or usage; 130 interrupted by SIGINT, SIGTERM or
+//! SIGHUP (what was found so far is printed, marked partial).
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// `eprintln!` that cannot panic: when stderr itself fails (closed, or
+/// /dev/full) there is nowhere left to report to, and the exit code says it.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
 
 mod args;
 pub mod check;
@@ -25,6 +34,7 @@ mod load;
 mod matrix;
 mod merge;
 mod progress;
+mod read;
 mod replay;
 mod repro;
 mod show;
@@ -159,7 +169,7 @@ pub fn main() -> ExitCode {
 }
 
 fn usage_error(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {message}");
+    note!("error: {message}");
     ExitCode::from(EXIT_USAGE)
 }
 

@@ -21,6 +21,7 @@
 //! collision probability to report.
 
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
@@ -67,6 +68,8 @@ pub enum LimitHit {
     States(u64),
     Depth(u32),
     Memory(u64),
+    /// Stopped by the caller's stop flag (Ctrl-C, SIGTERM, SIGHUP).
+    Interrupted,
 }
 
 impl std::fmt::Display for LimitHit {
@@ -75,6 +78,7 @@ impl std::fmt::Display for LimitHit {
             LimitHit::States(n) => write!(f, "state limit ({n} states, --max-states)"),
             LimitHit::Depth(n) => write!(f, "depth limit ({n} steps, --max-depth)"),
             LimitHit::Memory(n) => write!(f, "memory limit ({} MiB, --max-memory)", n >> 20),
+            LimitHit::Interrupted => write!(f, "interrupt (Ctrl-C or a termination signal)"),
         }
     }
 }
@@ -120,10 +124,25 @@ impl Exploration {
 /// capacities of the tables, which can be up to twice this while they grow.
 pub const BYTES_PER_STATE: u64 = (std::mem::size_of::<State>() + 8 + 4 + 8 + 5 + CYCLE_CHECK_BYTES) as u64;
 /// Per-state arrays of the step-limit (cycle) check after the search.
-const CYCLE_CHECK_BYTES: usize = 4 + 4 + 4 + 1 + 1;
+const CYCLE_CHECK_BYTES: usize = 4 + 4 + 4 + 4 + 1 + 1;
 
 /// Explores `program` completely (or up to `limits`).
 pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -> Exploration {
+    explore_until(program, oracles, limits, &AtomicBool::new(false))
+}
+
+/// States explored between two looks at the stop flag: a fraction of a
+/// millisecond of work.
+const STOP_CHECK_STATES: usize = 1024;
+
+/// [`explore`], stopping (with [`LimitHit::Interrupted`]) soon after `stop`
+/// becomes true.
+pub fn explore_until(
+    program: &Program,
+    oracles: &OracleSet,
+    limits: &ExploreLimits,
+    stop: &AtomicBool,
+) -> Exploration {
     let mut states: Vec<State> = vec![program.initial];
     let mut parent: Vec<(u32, Choice)> = vec![(
         u32::MAX,
@@ -149,8 +168,20 @@ pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -
     let threads = program.threads.len();
 
     while cursor < states.len() {
+        if cursor.is_multiple_of(STOP_CHECK_STATES) && stop.load(Ordering::Relaxed) {
+            limit = Some(LimitHit::Interrupted);
+            break;
+        }
         let state = states[cursor];
         let d = depth[cursor];
+        if d > limits.steps_max {
+            // Only reachable past the step budget, where a run has already
+            // ended as step-limit: neither judged nor expanded (the run that
+            // reaches it is found as a path longer than the budget below).
+            offsets.push(edges.len() as u64);
+            cursor += 1;
+            continue;
+        }
         // Outcomes that hold however the run continues.
         let prefix = oracles.judge(&RunEnd {
             program,
@@ -296,6 +327,8 @@ pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -
             }
         }
         let mut longest = vec![0u32; n];
+        // The predecessor of each state on a longest path to it.
+        let mut via = vec![u32::MAX; n];
         let mut queue: Vec<u32> = (0..n as u32).filter(|&i| indegree[i as usize] == 0).collect();
         let mut removed = vec![false; n];
         let mut head = 0;
@@ -305,7 +338,10 @@ pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -
             removed[i] = true;
             for &t in succ(i) {
                 let t = t as usize;
-                longest[t] = longest[t].max(longest[i] + 1);
+                if longest[i] + 1 > longest[t] {
+                    longest[t] = longest[i] + 1;
+                    via[t] = i as u32;
+                }
                 indegree[t] -= 1;
                 if indegree[t] == 0 {
                     queue.push(t as u32);
@@ -355,11 +391,24 @@ pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -
                 .unwrap_or((0, 0));
             longest_run = Some(length);
             if length > limits.steps_max {
-                // A longest path exists through `deepest`; rebuild one greedily backwards is
-                // costly, so report the breadth-first path to it (still past the budget
-                // only if it is itself long enough).
-                let _ = deepest;
+                // A run along a longest path passes the budget: walk it back
+                // and keep the first `steps_max + 1` steps (the run stops
+                // after `steps_max`, still able to move).
+                let mut on_path = vec![deepest];
+                while via[*on_path.last().expect("not empty")] != u32::MAX {
+                    on_path.push(via[*on_path.last().expect("not empty")] as usize);
+                }
+                on_path.reverse();
+                let choices: Vec<Choice> = on_path
+                    .windows(2)
+                    .take(limits.steps_max as usize + 1)
+                    .map(|w| parent_choice(program, &states[w[0]], &states[w[1]]))
+                    .collect();
                 outcomes.insert(Outcome::StepLimit);
+                shortest[Outcome::StepLimit as usize] = Some(Shortest {
+                    depth: limits.steps_max,
+                    choices,
+                });
             }
         }
     }
