@@ -25,6 +25,7 @@ macro_rules! note {
 
 mod args;
 pub mod check;
+mod conform;
 pub mod corpus;
 mod diff;
 mod explore;
@@ -35,6 +36,7 @@ mod merge;
 mod progress;
 mod read;
 mod replay;
+mod repro;
 mod show;
 mod shrink;
 mod snapshot;
@@ -138,6 +140,10 @@ enum Command {
     Man(generate::ManArgs),
     /// Write each policy's exhaustive verdicts as an insta snapshot in DIR; on a change, a .snap.new and exit 1.
     Snapshot(snapshot::SnapshotArgs),
+    /// Write a C reproducer of a scenario (or of one schedule, seed or corpus witness) for a real filesystem.
+    Repro(repro::ReproArgs),
+    /// Run the scenarios on a real Linux kernel in QEMU and compare with the model's verdicts.
+    Conform(conform::ConformArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -157,6 +163,8 @@ pub fn main() -> ExitCode {
         Command::Completions(args) => generate::completions(args),
         Command::Man(args) => generate::man(args),
         Command::Snapshot(args) => snapshot::run(args),
+        Command::Repro(args) => repro::run(args),
+        Command::Conform(args) => conform::run(args),
     }
 }
 

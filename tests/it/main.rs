@@ -6,6 +6,7 @@ mod faults;
 mod fuzz;
 mod language;
 mod replay;
+mod repro;
 mod review;
 mod robust;
 mod support;
