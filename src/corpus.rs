@@ -11,7 +11,8 @@
 //! note = "the flusher submits inside the frozen window"
 //! schedule = "freezer*5[lock umount write|…] user*4[…] …"
 //! ```
-//! Optional keys: `oracles` (optional oracles to turn on, default none) and
+//! Optional keys: `oracles` (optional oracles to turn on, default none),
+//! `faults` (the `--faults` spec of a `POLICY+faults` policy) and
 //! `steps_max` (default 1000). Unknown keys are errors, so a typo cannot
 //! silently weaken a check.
 
@@ -46,6 +47,9 @@ pub struct Entry {
     pub schedule: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub oracles: Vec<String>,
+    /// The `--faults` spec that made a `POLICY+faults` policy (docs/faults.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faults: Option<String>,
     #[serde(default = "default_steps_max")]
     pub steps_max: u32,
 }
@@ -158,6 +162,7 @@ pub fn entry_for(program: &Program, choices: &[Choice], outcomes: Outcomes, note
         note,
         schedule: schedule::format_labelled(program, choices),
         oracles: Vec::new(),
+        faults: None,
         steps_max: default_steps_max(),
     }
 }

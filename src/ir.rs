@@ -510,6 +510,11 @@ pub mod limits {
     pub const ACTIONS_MAX: usize = 64;
     /// Largest `max` of a fault.
     pub const FAULT_FIRINGS_MAX: u32 = 16;
+    /// Most policies in one `extends` chain, the policy itself included.
+    pub const EXTENDS_DEPTH_MAX: usize = 64;
+    /// Most diagnostics reported by one load; the rest are counted in a
+    /// last `ff::too-many-errors` ("and N more errors").
+    pub const DIAGNOSTICS_MAX: usize = 100;
 }
 
 impl fmt::Display for Level {

@@ -57,4 +57,5 @@ pub mod ir;
 pub mod model;
 pub mod oracle;
 pub mod report;
+pub mod repro;
 pub mod shipped;

@@ -72,7 +72,7 @@ pub(super) struct LimitArgs {
     /// Exhaustive: deepest schedule explored.
     #[arg(long, value_name = "STEPS", default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..=100_000_000))]
     pub(super) max_depth: u32,
-    /// Exhaustive: memory guard per cell, in MiB.
+    /// Memory guard per cell of an exhaustive search (also the coverage search of a random matrix), in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     pub(super) max_memory: u64,
     /// Exhaustive: partial-order reduction. The same sets of reachable

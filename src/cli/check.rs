@@ -2,6 +2,7 @@
 //! subcommands: the only place that reads policy files from disk and prints
 //! their diagnostics.
 
+use std::fmt::Write as _;
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -18,13 +19,13 @@ pub(super) struct CheckArgs {
 }
 
 fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
-    std::fs::read(path)
+    super::read::read_prefix(path, super::read::POLICY_BYTES_MAX)
 }
 
 fn print_diagnostics(list: &[Diagnostic]) {
     let colour = std::io::stderr().is_terminal();
     for d in list {
-        eprintln!("{}", diagnostics::render(d, colour));
+        note!("{}", diagnostics::render(d, colour));
     }
 }
 
@@ -37,7 +38,7 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 /// any has an error, 2 on a usage problem.
 pub fn run(files: &[PathBuf]) -> ExitCode {
     if files.is_empty() {
-        eprintln!("freezefuzz check: give at least one policy or scenario file");
+        note!("freezefuzz check: give at least one policy or scenario file");
         return ExitCode::from(2);
     }
     let loaded = load_searching(files, &dsl::Library::shipped_parents());
@@ -55,11 +56,12 @@ pub fn run(files: &[PathBuf]) -> ExitCode {
         }
     }
     let mut failed = false;
+    let mut out = String::new();
     for path in &shown {
         let errors = loaded.diagnostics.iter().filter(|d| &d.path == path).count();
         if errors > 0 {
             failed = true;
-            println!("error  {path}: {}", plural(errors, "error", "errors"));
+            let _ = writeln!(out, "error  {path}: {}", plural(errors, "error", "errors"));
             continue;
         }
         let file_id = ws.files.iter().position(|f| &f.path == path);
@@ -73,9 +75,13 @@ pub fn run(files: &[PathBuf]) -> ExitCode {
         if scenarios > 0 {
             what.push(plural(scenarios, "scenario", "scenarios"));
         }
-        println!("ok  {path} ({})", what.join(", "));
+        let _ = writeln!(out, "ok  {path} ({})", what.join(", "));
     }
+    let written = super::emit(&out);
     print_diagnostics(&loaded.diagnostics);
+    if written != ExitCode::SUCCESS {
+        return written;
+    }
     if failed {
         ExitCode::from(1)
     } else {
@@ -89,7 +95,7 @@ pub fn run(files: &[PathBuf]) -> ExitCode {
 /// returns the exit code to use.
 pub fn load_workspace(files: &[PathBuf], no_shipped: bool) -> Result<Workspace, ExitCode> {
     if no_shipped && files.is_empty() {
-        eprintln!("freezefuzz: --no-shipped leaves nothing to load; give files with -f FILE");
+        note!("freezefuzz: --no-shipped leaves nothing to load; give files with -f FILE");
         return Err(ExitCode::from(2));
     }
     let library = if no_shipped {

@@ -215,6 +215,7 @@ pub(super) fn run(args: DiffArgs) -> ExitCode {
             args.max_steps,
             &args.files,
             jobs,
+            &std::sync::atomic::AtomicBool::new(false),
         );
         Ok(Computed {
             label: label.to_string(),

@@ -49,8 +49,12 @@ pub(super) fn explore_command(
         symmetry: !limits.no_symmetry,
         jobs: super::args::jobs(common),
     };
-    let result = explore::explore(program, &oracles, &explore_limits);
-    let replay = replay_files(&common.files);
+    let stop = super::progress::interrupt_flag();
+    let result = explore::explore_until(program, &oracles, &explore_limits, &stop);
+    let interrupted = result.limit == Some(explore::LimitHit::Interrupted);
+    let mut replay = replay_files(&common.files);
+    replay.oracles = oracles.optional_names().iter().map(|s| s.to_string()).collect();
+    replay.steps_max = Some(explore_limits.steps_max);
     let cell = report::cell_from_exploration(&result, program, &replay);
     let report = MatrixReport {
         schema: report::SCHEMA.into(),
@@ -70,14 +74,15 @@ pub(super) fn explore_command(
                 .map(|f| f.display().to_string())
                 .collect(),
             faults: common.files.faults.clone(),
+            no_shrink: false,
         },
-        partial: false,
+        partial: interrupted,
         policies: vec![policy.to_string()],
         scenarios: vec![scenario.to_string()],
         cells: vec![cell],
     };
     if common.format != Format::Table {
-        return emit(&render(&report, common.format, false));
+        return finish(emit(&render(&report, common.format, false)), interrupted);
     }
     let mut text = String::new();
     use std::fmt::Write as _;
@@ -103,5 +108,14 @@ pub(super) fn explore_command(
     }
     let _ = writeln!(text, "reachable outcomes: {}", result.outcomes);
     text.push_str(&report::findings(&report));
-    emit(&text)
+    finish(emit(&text), interrupted)
+}
+
+/// An interrupted search printed what it found; it exits 130 and says so.
+fn finish(code: ExitCode, interrupted: bool) -> ExitCode {
+    if code == ExitCode::SUCCESS && interrupted {
+        note!("interrupted: the results above are partial");
+        return ExitCode::from(super::EXIT_INTERRUPTED);
+    }
+    code
 }

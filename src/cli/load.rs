@@ -92,7 +92,10 @@ pub(super) fn compile_cells(
     let mut programs = Vec::new();
     for policy in &policies {
         for scenario in &scenarios {
-            programs.push(program::compile(policy, scenario).map_err(usage_error)?);
+            programs.push(
+                program::compile(policy, scenario)
+                    .map_err(|e| usage_error(located_compile_error(workspace, policy, scenario, &e)))?,
+            );
         }
     }
     Ok((
@@ -106,5 +109,27 @@ pub(super) fn replay_files(files: &FileArgs) -> ReplayCommand {
     ReplayCommand {
         files: files.files.iter().map(|f| f.display().to_string()).collect(),
         faults: files.faults.clone(),
+        ..ReplayCommand::default()
     }
+}
+
+/// A compile error with the place it comes from: the scenario's definition
+/// for errors of the scenario, the policy's otherwise (`file:line:col: …`).
+pub(super) fn located_compile_error(
+    workspace: &Workspace,
+    policy: &freezefuzz::ir::Policy,
+    scenario: &freezefuzz::ir::Scenario,
+    error: &program::CompileError,
+) -> String {
+    use program::CompileError as E;
+    let loc = match error {
+        E::ThreadNameTaken { .. } | E::ScenarioTooLarge { .. } => scenario.loc,
+        _ => policy.loc,
+    };
+    format!(
+        "{}:{}:{}: {error}",
+        workspace.file_path(loc.file),
+        loc.line,
+        loc.column
+    )
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
 
 use freezefuzz::engine::campaign::{self, CampaignConfig, Shard};
 use freezefuzz::engine::explore::{self, ExploreLimits};
@@ -47,7 +48,7 @@ pub(super) struct MatrixArgs {
     scenarios: Vec<String>,
     /// Explore every interleaving instead of sampling: exact outcome sets,
     /// shortest schedules and state counts.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["runs", "seed", "scheduler", "shard", "coverage_states", "no_shrink"])]
     exhaustive: bool,
     /// Exit 1 if any cell's set of outcomes differs from this saved JSON matrix.
     #[arg(long, value_name = "FILE")]
@@ -149,11 +150,31 @@ pub(super) fn matrix_command(
         Ok(o) => o,
         Err(e) => return usage_error(e),
     };
+    // `--policy X --faults SPEC` means X and its `X+faults` row, as the
+    // matrix without `--policy` shows both.
+    let policies: Vec<String> = if common.files.faults.is_some() {
+        policies
+            .into_iter()
+            .flat_map(|p| {
+                let faulty = (!p.ends_with("+faults")).then(|| format!("{p}+faults"));
+                std::iter::once(p).chain(faulty)
+            })
+            .fold(Vec::new(), |mut all, p| {
+                if !all.contains(&p) {
+                    all.push(p);
+                }
+                all
+            })
+    } else {
+        policies
+    };
     let (policy_names, scenario_names, programs) = match compile_cells(&workspace, &policies, &scenarios) {
         Ok(cells) => cells,
         Err(code) => return code,
     };
-    let replay = replay_files(&common.files);
+    let mut replay = replay_files(&common.files);
+    replay.oracles = oracles.optional_names().iter().map(|s| s.to_string()).collect();
+    replay.steps_max = Some(campaign_args.steps_max);
     let files: Vec<String> = common
         .files
         .files
@@ -174,6 +195,7 @@ pub(super) fn matrix_command(
             campaign_args.steps_max,
             &common.files,
             jobs,
+            &stop,
         )
     } else {
         let shard = campaign_args.shard.unwrap_or(Shard::WHOLE);
@@ -188,11 +210,21 @@ pub(super) fn matrix_command(
         let bar = Progress::new(total);
         let mut results = campaign::campaign(&programs, &oracles, &config, jobs, &stop, &|n| bar.advance(n));
         bar.finish();
-        if !witness.no_shrink {
+        // After an interrupt the user wants out: the witnesses stay as found.
+        if !witness.no_shrink && !stop.load(std::sync::atomic::Ordering::Relaxed) {
             freezefuzz::engine::shrink::shrink_witnesses(&programs, &oracles, &mut results, config.steps_max);
         }
         let partial = results.iter().any(|c| c.partial);
-        let reachable = coverage(&programs, &oracles, campaign_args, jobs);
+        // After an interrupt the user wants out: no coverage search, and no
+        // coverage line for cells that did not run to the end.
+        let reachable = if partial {
+            vec![None; programs.len()]
+        } else {
+            // `run` has no --max-memory: it takes the default guard.
+            let memory_max = limits.map_or(ExploreLimits::default().memory_max, |l| l.max_memory << 20);
+            coverage(&programs, &oracles, campaign_args, jobs, &stop, memory_max)
+        };
+        let partial = partial || stop.load(std::sync::atomic::Ordering::Relaxed);
         let mut report = MatrixReport {
             schema: report::SCHEMA.into(),
             mode: "random".into(),
@@ -206,6 +238,7 @@ pub(super) fn matrix_command(
                 oracles: oracles.optional_names().iter().map(|s| s.to_string()).collect(),
                 files,
                 faults: common.files.faults.clone(),
+                no_shrink: witness.no_shrink,
             },
             partial,
             policies: policy_names,
@@ -221,15 +254,25 @@ pub(super) fn matrix_command(
         }
         report
     };
+    // Save (and draw) before printing: a reader that goes away early
+    // (`| head`) ends the process with SIGPIPE, and the witnesses must be
+    // kept by then.
+    if let Err(code) = witness::after_matrix(
+        &report,
+        &programs,
+        &oracles,
+        witness,
+        campaign_args.steps_max,
+        &replay,
+    ) {
+        return code;
+    }
     let code = emit(&render(&report, common.format, true));
     if code != ExitCode::SUCCESS {
         return code;
     }
-    if let Err(code) = witness::after_matrix(&report, &programs, &oracles, witness, campaign_args.steps_max) {
-        return code;
-    }
     if report.partial {
-        eprintln!("interrupted: the results above are partial");
+        note!("interrupted: the results above are partial");
         return ExitCode::from(EXIT_INTERRUPTED);
     }
     if let Some(expected) = expected {
@@ -246,6 +289,7 @@ pub(super) fn exhaustive_report(
     steps_max: u32,
     files: &FileArgs,
     jobs: usize,
+    stop: &AtomicBool,
 ) -> MatrixReport {
     let explore_limits = ExploreLimits {
         states_max: limits.max_states,
@@ -257,8 +301,13 @@ pub(super) fn exhaustive_report(
         // The matrix explores its cells in parallel, each on one thread.
         jobs: 1,
     };
-    let replay = replay_files(files);
-    let results = explore_all(programs, oracles, &explore_limits, jobs);
+    let mut replay = replay_files(files);
+    replay.oracles = oracles.optional_names().iter().map(|s| s.to_string()).collect();
+    replay.steps_max = Some(steps_max);
+    let results = explore_all(programs, oracles, &explore_limits, jobs, stop);
+    let interrupted = results
+        .iter()
+        .any(|r| r.limit == Some(explore::LimitHit::Interrupted));
     MatrixReport {
         schema: report::SCHEMA.into(),
         mode: "exhaustive".into(),
@@ -272,8 +321,9 @@ pub(super) fn exhaustive_report(
             oracles: oracles.optional_names().iter().map(|s| s.to_string()).collect(),
             files: files.files.iter().map(|f| f.display().to_string()).collect(),
             faults: files.faults.clone(),
+            no_shrink: false,
         },
-        partial: false,
+        partial: interrupted,
         policies,
         scenarios,
         cells: results
@@ -291,6 +341,8 @@ pub(super) fn coverage(
     oracles: &OracleSet,
     args: &CampaignArgs,
     jobs: usize,
+    stop: &AtomicBool,
+    memory_max: u64,
 ) -> Vec<Option<Vec<String>>> {
     if args.coverage_states == 0 {
         return vec![None; programs.len()];
@@ -298,9 +350,10 @@ pub(super) fn coverage(
     let limits = ExploreLimits {
         states_max: args.coverage_states,
         steps_max: args.steps_max,
+        memory_max,
         ..ExploreLimits::default()
     };
-    explore_all(programs, oracles, &limits, jobs)
+    explore_all(programs, oracles, &limits, jobs, stop)
         .into_iter()
         .map(|e| {
             e.complete()
@@ -314,12 +367,13 @@ pub(super) fn explore_all(
     oracles: &OracleSet,
     limits: &ExploreLimits,
     jobs: usize,
+    stop: &AtomicBool,
 ) -> Vec<explore::Exploration> {
     use rayon::prelude::*;
     let run = || {
         programs
             .par_iter()
-            .map(|p| explore::explore(p, oracles, limits))
+            .map(|p| explore::explore_until(p, oracles, limits, stop))
             .collect::<Vec<_>>()
     };
     match rayon::ThreadPoolBuilder::new().num_threads(jobs).build() {
@@ -328,8 +382,8 @@ pub(super) fn explore_all(
     }
 }
 
-pub(super) fn read_report(path: &PathBuf) -> Result<MatrixReport, ExitCode> {
-    let text = std::fs::read_to_string(path)
+pub(super) fn read_report(path: &std::path::Path) -> Result<MatrixReport, ExitCode> {
+    let text = super::read::read_text(path, super::read::REPORT_BYTES_MAX)
         .map_err(|e| usage_error(format!("cannot read {}: {e}", path.display())))?;
     let report: MatrixReport = serde_json::from_str(&text).map_err(|e| {
         usage_error(format!(
@@ -413,17 +467,17 @@ pub(super) fn compare_expectation(report: &MatrixReport, expected: &MatrixReport
         }
     }
     if differences.is_empty() {
-        eprintln!("every cell's outcomes match the expectation");
+        note!("every cell's outcomes match the expectation");
         ExitCode::SUCCESS
     } else {
         for s in &setup {
-            eprintln!("note: {s}; the cells below may differ for that reason alone");
+            note!("note: {s}; the cells below may differ for that reason alone");
         }
-        eprintln!("{} cell(s) differ from the expectation:", differences.len());
+        note!("{} cell(s) differ from the expectation:", differences.len());
         for d in differences {
-            eprintln!("  {d}");
+            note!("  {d}");
         }
-        eprintln!(
+        note!(
             "if the change is intended, regenerate the expectation with the same flags and `--format json > FILE` \
              (this repository: `cargo run --release -- matrix --exhaustive --format json > tests/data/expected-matrix.json`)"
         );

@@ -35,7 +35,15 @@ pub(super) fn merge_command(paths: &[PathBuf], format: Format) -> ExitCode {
         .map(|(path, r)| (path.display().to_string(), r))
         .collect();
     match freezefuzz::report::merge::merge(&named) {
-        Ok(report) => emit(&render(&report, format, false)),
+        Ok(report) => {
+            let code = emit(&render(&report, format, false));
+            if let Some(shard) = report.campaign.shard.as_deref().filter(|s| *s != "0/1") {
+                note!(
+                    "WARNING: only shards {shard} were merged, not the whole campaign: the matrix is PARTIAL (its counts cover only those shards)"
+                );
+            }
+            code
+        }
         Err(e) => usage_error(e),
     }
 }

@@ -6,16 +6,26 @@
 //!
 //! Exit codes: 0 success; 1 a check failed (`check` found errors, `--expect`
 //! differs, `corpus check` changed, a replay did not reach its expected
-//! outcome); 2 bad input or usage; 130 interrupted (what was found so far is
-//! printed, marked partial).
+//! outcome); 2 bad input or usage; 130 interrupted by SIGINT, SIGTERM or
+//! SIGHUP (what was found so far is printed, marked partial).
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// `eprintln!` that cannot panic: when stderr itself fails (closed, or
+/// /dev/full) there is nowhere left to report to, and the exit code says it.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod args;
 pub mod check;
+mod conform;
 pub mod corpus;
 mod diff;
 mod explore;
@@ -24,7 +34,9 @@ mod load;
 mod matrix;
 mod merge;
 mod progress;
+mod read;
 mod replay;
+mod repro;
 mod show;
 mod shrink;
 mod snapshot;
@@ -128,6 +140,10 @@ enum Command {
     Man(generate::ManArgs),
     /// Write each policy's exhaustive verdicts as an insta snapshot in DIR; on a change, a .snap.new and exit 1.
     Snapshot(snapshot::SnapshotArgs),
+    /// Write a C reproducer of a scenario (or of one schedule, seed or corpus witness) for a real filesystem.
+    Repro(repro::ReproArgs),
+    /// Run the scenarios on a real Linux kernel in QEMU and compare with the model's verdicts.
+    Conform(conform::ConformArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -147,11 +163,13 @@ pub fn main() -> ExitCode {
         Command::Completions(args) => generate::completions(args),
         Command::Man(args) => generate::man(args),
         Command::Snapshot(args) => snapshot::run(args),
+        Command::Repro(args) => repro::run(args),
+        Command::Conform(args) => conform::run(args),
     }
 }
 
 fn usage_error(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {message}");
+    note!("error: {message}");
     ExitCode::from(EXIT_USAGE)
 }
 

@@ -5,11 +5,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+/// The stop flag of a long command, set by Ctrl-C (SIGINT), SIGTERM or SIGHUP
+/// (batch schedulers such as Slurm and Kubernetes send SIGTERM at their time
+/// limit). The first signal asks the work to stop: it checks the flag between
+/// runs and every few thousand states, and the command prints what it found,
+/// marked partial, and exits 130. A second signal exits at once.
 pub(super) fn interrupt_flag() -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    // If a handler is already installed (it cannot be here), Ctrl-C just kills.
-    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    // If a handler is already installed (it cannot be here), a signal just kills.
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            note!("interrupted twice: exiting at once, without output");
+            std::process::exit(super::EXIT_INTERRUPTED.into());
+        }
+        note!("interrupted: stopping, then printing the partial results (interrupt again to exit at once)");
+    });
     stop
 }
 

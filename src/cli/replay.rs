@@ -16,7 +16,7 @@ use freezefuzz::report::{svg, trace};
 use super::args::{FileArgs, parse_scheduler, parse_u64};
 use super::load::load_cell;
 use super::witness::write_file;
-use super::{EXIT_FAILED, emit, usage_error};
+use super::{EXIT_FAILED, usage_error};
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
@@ -35,7 +35,7 @@ pub(super) struct ReplayArgs {
     schedule: Option<String>,
     /// Replay a corpus entry (its policy, scenario, schedule, oracles and
     /// step budget); exit 1 unless the run has exactly its outcomes.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["schedule", "seed", "policy", "scenario", "expect"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["schedule", "seed", "policy", "scenario", "expect", "steps_max", "oracles", "scheduler"])]
     corpus: Option<PathBuf>,
     /// A run seed printed by `run` or `matrix` (decimal or 0x-hex).
     #[arg(long, value_parser = parse_u64)]
@@ -70,6 +70,10 @@ pub(super) fn run(args: ReplayArgs) -> ExitCode {
             Ok(set) => set,
             Err(e) => return usage_error(format!("{}: {e}", path.display())),
         };
+        let files = match super::corpus::files_for_entry(&entry, &args.files) {
+            Ok(files) => files,
+            Err(e) => return usage_error(format!("{}: {e}", path.display())),
+        };
         return replay_command(
             &entry.policy,
             &entry.scenario,
@@ -80,7 +84,7 @@ pub(super) fn run(args: ReplayArgs) -> ExitCode {
             &entry.oracles,
             Expect::Exactly(expected),
             &args.extra,
-            &args.files,
+            &files,
         );
     }
     let expect = match args
@@ -156,10 +160,10 @@ pub(super) fn fit_schedule(
 /// Says on stderr how a replay was fitted.
 pub(super) fn explain_fit(fitted: &Fitted, seed: Option<u64>) {
     if let Some(error) = &fitted.stale {
-        eprintln!("note: the schedule stopped fitting: {error}");
+        note!("note: the schedule stopped fitting: {error}");
     }
     if let (Some(from), Some(seed)) = (fitted.continued_from, seed) {
-        eprintln!(
+        note!(
             "note: moves {}..={} are a seeded random tail (--continue-random {seed})",
             from + 1,
             fitted.choices.len()
@@ -240,31 +244,93 @@ pub(super) fn replay_command(
         }
         (None, None) => return usage_error("give --schedule or --seed"),
     };
-    let (result, steps) = match run::replay(program, &oracles, &choices, steps_max) {
+    // A first pass checks that every move fits, before any output.
+    let result = match run::replay_each(program, &oracles, &choices, steps_max, &mut |_| {}) {
         Ok(r) => r,
         Err(e) => return usage_error(format!("the schedule does not fit {policy} × {scenario}: {e}")),
     };
-    let code = emit(&trace::render(&workspace, program, &steps, &result));
+    if extra.svg.is_some() && choices.len() > SVG_STEPS_MAX {
+        return usage_error(format!(
+            "--svg draws runs of at most {SVG_STEPS_MAX} steps; this one has {}",
+            choices.len()
+        ));
+    }
+    // The trace is streamed step by step: a run of millions of steps is
+    // never held in memory, as text or as states.
+    let mut sink = Sink::new();
+    sink.put(&trace::header(program, &choices));
+    let mut svg_steps = Vec::new();
+    let mut index = 0;
+    let _ = run::replay_each(program, &oracles, &choices, steps_max, &mut |step| {
+        sink.put(&trace::step_text(&workspace, program, index, step));
+        index += 1;
+        if extra.svg.is_some() {
+            svg_steps.push(step.clone());
+        }
+    });
+    sink.put(&trace::ending(program, &result));
+    let code = sink.finish();
     if code != ExitCode::SUCCESS {
         return code;
     }
     if let Some(path) = &extra.svg
-        && let Err(code) = write_svg(path, program, &steps, &result)
+        && let Err(code) = write_svg(path, program, &svg_steps, &result)
     {
         return code;
     }
     match expect {
         Expect::Contains(outcome) if !result.outcomes.contains(outcome) => {
-            eprintln!("expected {outcome}, got: {}", result.outcomes);
+            note!("expected {outcome}, got: {}", result.outcomes);
             ExitCode::from(EXIT_FAILED)
         }
         Expect::Exactly(outcomes) if result.outcomes != outcomes => {
-            eprintln!(
+            note!(
                 "the corpus entry expects {{{outcomes}}}, got: {{{}}}",
                 result.outcomes
             );
             ExitCode::from(EXIT_FAILED)
         }
         _ => ExitCode::SUCCESS,
+    }
+}
+
+/// The most steps `--svg` draws (a picture of more is unreadable, and each
+/// step is kept in memory to draw it).
+const SVG_STEPS_MAX: usize = 100_000;
+
+/// Buffered stdout that remembers its first error instead of failing each write.
+struct Sink {
+    out: std::io::BufWriter<std::io::StdoutLock<'static>>,
+    error: Option<std::io::Error>,
+}
+
+impl Sink {
+    fn new() -> Sink {
+        Sink {
+            out: std::io::BufWriter::new(std::io::stdout().lock()),
+            error: None,
+        }
+    }
+
+    fn put(&mut self, text: &str) {
+        use std::io::Write as _;
+        if self.error.is_none()
+            && let Err(e) = self.out.write_all(text.as_bytes())
+        {
+            self.error = Some(e);
+        }
+    }
+
+    fn finish(mut self) -> ExitCode {
+        use std::io::Write as _;
+        let result = match self.error.take() {
+            Some(e) => Err(e),
+            None => self.out.flush(),
+        };
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(e) => usage_error(format!("cannot write the output: {e}")),
+        }
     }
 }

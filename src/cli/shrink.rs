@@ -106,8 +106,12 @@ pub(super) fn shrink_command(
         "labelled: {}\n",
         schedule::format_labelled(program, &shrunk.choices)
     ));
+    let mut replay = super::load::replay_files(files);
+    replay.oracles = oracles.optional_names().iter().map(|s| s.to_string()).collect();
+    replay.steps_max = Some(steps_max);
     text.push_str(&format!(
-        "replay:   freezefuzz replay {policy} {scenario} --schedule '{plain}' --expect {outcome}\n"
+        "replay:   {}\n",
+        replay.schedule_expecting(policy, scenario, &plain, outcome.name())
     ));
     let code = emit(&text);
     if code != ExitCode::SUCCESS {

@@ -96,6 +96,7 @@ pub(super) fn run(args: SnapshotArgs) -> ExitCode {
         args.max_steps,
         &args.files,
         jobs_or_all(args.jobs),
+        &std::sync::atomic::AtomicBool::new(false),
     );
     if let Err(e) = std::fs::create_dir_all(&args.dir) {
         return usage_error(format!("cannot create {}: {e}", args.dir.display()));

@@ -12,7 +12,7 @@ use freezefuzz::engine::schedule;
 use freezefuzz::engine::shrink;
 use freezefuzz::oracle::{OracleSet, Outcome};
 use freezefuzz::report::html::{self, HtmlWitness};
-use freezefuzz::report::matrix::MatrixReport;
+use freezefuzz::report::matrix::{MatrixReport, ReplayCommand};
 use freezefuzz::report::svg;
 
 use super::usage_error;
@@ -52,6 +52,7 @@ pub(super) fn after_matrix(
     oracles: &OracleSet,
     args: &WitnessArgs,
     steps_max: u32,
+    replay: &ReplayCommand,
 ) -> Result<(), ExitCode> {
     if !args.save && args.html.is_none() {
         return Ok(());
@@ -101,7 +102,13 @@ pub(super) fn after_matrix(
         }
     }
     if args.save {
-        super::corpus::save(&args.corpus_dir, &found, oracles)?;
+        super::corpus::save(
+            &args.corpus_dir,
+            &found,
+            oracles,
+            steps_max,
+            replay.faults.as_deref(),
+        )?;
     }
     if let Some(path) = &args.html {
         let mut witnesses = Vec::new();
@@ -115,16 +122,18 @@ pub(super) fn after_matrix(
                 scenario: f.program.scenario.clone(),
                 outcome: f.outcome.name().to_string(),
                 note: f.note.clone(),
-                replay: format!(
-                    "freezefuzz replay {} {} --schedule '{text}' --expect {}",
-                    f.program.policy, f.program.scenario, f.outcome
+                replay: replay.schedule_expecting(
+                    &f.program.policy,
+                    &f.program.scenario,
+                    &text,
+                    f.outcome.name(),
                 ),
                 schedule: text,
                 svg: svg::render(f.program, &steps, &result),
             });
         }
         write_file(path, &html::render(report, &witnesses))?;
-        eprintln!("wrote {} ({} witnesses)", path.display(), witnesses.len());
+        note!("wrote {} ({} witnesses)", path.display(), witnesses.len());
     }
     Ok(())
 }

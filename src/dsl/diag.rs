@@ -72,6 +72,8 @@ pub enum Code {
     TooManyPages,
     TooManyThreads,
     TooManyActions,
+    TooManyErrors,
+    ExtendsTooDeep,
 }
 
 impl Code {
@@ -133,6 +135,8 @@ impl Code {
         Code::TooManyPages,
         Code::TooManyThreads,
         Code::TooManyActions,
+        Code::TooManyErrors,
+        Code::ExtendsTooDeep,
     ];
 
     /// The stable code, as printed (`ff::unknown-level`).
@@ -195,15 +199,104 @@ impl Code {
             Code::TooManyPages => "ff::too-many-pages",
             Code::TooManyThreads => "ff::too-many-threads",
             Code::TooManyActions => "ff::too-many-actions",
+            Code::TooManyErrors => "ff::too-many-errors",
+            Code::ExtendsTooDeep => "ff::extends-too-deep",
         }
     }
 }
 
-/// A source file as the diagnostics see it: its path and text, shared.
+/// A source file as the diagnostics see it: its path and text, shared, and
+/// an index of its lines.
 #[derive(Clone, Debug)]
 pub struct Source {
     pub path: String,
     pub text: Arc<String>,
+    pub lines: Arc<LineIndex>,
+}
+
+impl Source {
+    pub fn new(path: impl Into<String>, text: impl Into<String>) -> Source {
+        let text = text.into();
+        Source {
+            path: path.into(),
+            lines: Arc::new(LineIndex::new(&text)),
+            text: Arc::new(text),
+        }
+    }
+}
+
+/// Bytes between two checkpoints of a [`LineIndex`] within one line.
+const CHECKPOINT_BYTES: usize = 256;
+
+/// Line and column lookups in O(log n) plus a few hundred bytes, whatever
+/// the length of the file and of its lines: every IR node gets a location,
+/// and scanning from the start of the file for each made loading quadratic.
+#[derive(Debug, Default)]
+pub struct LineIndex {
+    /// (byte offset, 0-based line, 0-based column in characters), at every
+    /// line start and every [`CHECKPOINT_BYTES`] within a line, sorted both
+    /// by offset and by (line, column).
+    checkpoints: Vec<(usize, u32, u32)>,
+}
+
+impl LineIndex {
+    pub fn new(text: &str) -> LineIndex {
+        let mut checkpoints = vec![(0, 0, 0)];
+        let (mut line, mut column, mut last) = (0u32, 0u32, 0usize);
+        for (i, c) in text.char_indices() {
+            if i - last >= CHECKPOINT_BYTES {
+                checkpoints.push((i, line, column));
+                last = i;
+            }
+            if c == '\n' {
+                line = line.saturating_add(1);
+                column = 0;
+                checkpoints.push((i + 1, line, 0));
+                last = i + 1;
+            } else {
+                column = column.saturating_add(1);
+            }
+        }
+        LineIndex { checkpoints }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset of `text`
+    /// (the text this index was built from).
+    pub fn line_column(&self, text: &str, offset: usize) -> (u32, u32) {
+        let offset = floor_char_boundary(text, offset.min(text.len()));
+        let k = self.checkpoints.partition_point(|cp| cp.0 <= offset).max(1) - 1;
+        let (start, mut line, mut column) = self.checkpoints.get(k).copied().unwrap_or((0, 0, 0));
+        for c in text[start.min(offset)..offset].chars() {
+            if c == '\n' {
+                line = line.saturating_add(1);
+                column = 0;
+            } else {
+                column = column.saturating_add(1);
+            }
+        }
+        (line.saturating_add(1), column.saturating_add(1))
+    }
+
+    /// The byte offset of a 1-based line and column (the inverse of
+    /// [`LineIndex::line_column`]; as [`offset_of`]).
+    pub fn offset_of(&self, text: &str, line: u32, column: u32) -> usize {
+        let target = (line.saturating_sub(1), column.saturating_sub(1));
+        let k = self.checkpoints.partition_point(|cp| (cp.1, cp.2) <= target);
+        let Some(&(start, cp_line, cp_column)) = k.checked_sub(1).and_then(|k| self.checkpoints.get(k))
+        else {
+            return 0;
+        };
+        if cp_line < target.0 {
+            return text.len();
+        }
+        let rest = &text[start..];
+        start
+            + rest
+                .char_indices()
+                .nth((target.1 - cp_column) as usize)
+                .map(|(i, _)| i)
+                .unwrap_or(rest.len())
+    }
 }
 
 /// One error in a policy or scenario file.
@@ -242,7 +335,7 @@ impl Diagnostic {
         let offset = floor_char_boundary(text, offset.min(text.len()));
         let len = len.min(text.len() - offset);
         let len = ceil_char_boundary(text, offset + len) - offset;
-        let (line, column) = line_column(text, offset);
+        let (line, column) = source.lines.line_column(text, offset);
         Diagnostic {
             code,
             message: message.into(),
@@ -283,6 +376,11 @@ impl Diagnostic {
     pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
         self.help = Some(help.into());
         self
+    }
+
+    /// The text of the file the error points into (`None` for whole-file errors).
+    pub fn source_text(&self) -> Option<&str> {
+        self.source.as_ref().map(|n| n.inner().as_str())
     }
 
     /// `file:line:column`, or just the file for whole-file errors.
@@ -375,4 +473,33 @@ fn ceil_char_boundary(text: &str, mut i: usize) -> usize {
         i += 1;
     }
     i.min(text.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The index agrees with the plain scans on every offset and position.
+    #[test]
+    fn line_index_agrees_with_a_scan() {
+        let long = "x".repeat(700);
+        let text = format!("ab\n\nçé{long}\n  end\nlast é line");
+        let index = LineIndex::new(&text);
+        for offset in 0..=text.len() + 2 {
+            assert_eq!(
+                index.line_column(&text, offset),
+                line_column(&text, offset),
+                "offset {offset}"
+            );
+        }
+        for line in 0..8 {
+            for column in 0..720 {
+                assert_eq!(
+                    index.offset_of(&text, line, column),
+                    offset_of(&text, line, column),
+                    "line {line} column {column}"
+                );
+            }
+        }
+    }
 }

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::ast::{self, Span, Word};
 use super::checks;
-use super::diag::{Code, Diagnostic, Source, line_column, offset_of};
+use super::diag::{Code, Diagnostic, Source};
 use crate::ir::{
     self, Buffers, CmpOp, Cond, EqOp, FileId, Hook, Level, Loc, LockMode, Pte, StmtKind, WriterLevel, limits,
 };
@@ -80,6 +80,8 @@ struct PrePolicy {
 pub(crate) struct Errors<'a> {
     sources: &'a [Source],
     pub list: Vec<Diagnostic>,
+    /// Errors found past [`limits::DIAGNOSTICS_MAX`]: counted, not built.
+    pub dropped: usize,
     seen: BTreeSet<(Code, FileId, usize, String)>,
 }
 
@@ -88,8 +90,14 @@ impl<'a> Errors<'a> {
         Errors {
             sources,
             list: Vec::new(),
+            dropped: 0,
             seen: BTreeSet::new(),
         }
+    }
+
+    /// Errors found so far, built or not.
+    fn count(&self) -> usize {
+        self.list.len() + self.dropped
     }
 
     fn make(&self, code: Code, file: FileId, span: Span, message: impl Into<String>) -> Diagnostic {
@@ -121,8 +129,9 @@ impl<'a> Errors<'a> {
 
     /// The span of the word at a statement's location (for errors found on the IR).
     fn span_at(&self, loc: Loc) -> Span {
-        let text = &self.sources[loc.file.0 as usize].text;
-        let start = offset_of(text, loc.line, loc.column);
+        let source = &self.sources[loc.file.0 as usize];
+        let text = &source.text;
+        let start = source.lines.offset_of(text, loc.line, loc.column);
         let len = text[start..]
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
             .unwrap_or(text.len() - start);
@@ -133,8 +142,40 @@ impl<'a> Errors<'a> {
     }
 }
 
+/// A number as quoted in an error: whole up to 32 characters, clipped after.
+fn shown(text: &str) -> String {
+    match text.char_indices().nth(32) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+/// A fault probability: a decimal `0`, `1`, `0.DIGITS` or `1.000…`, judged
+/// on its digits (a float would round `1.0000000000000000000001` to 1, and
+/// `0.5000000000000000000000000000001` is 0.5 however long).
+fn probability_value(text: &str) -> Option<f64> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(fraction) || (text.contains('.') && fraction.is_empty())
+    {
+        return None;
+    }
+    let whole = whole.trim_start_matches('0');
+    match whole {
+        "" => {}
+        "1" if fraction.bytes().all(|b| b == b'0') => return Some(1.0),
+        _ => return None,
+    }
+    // At most 17 significant digits matter to an f64.
+    let kept: String = fraction.chars().take(40).collect();
+    format!("0.{}", if kept.is_empty() { "0" } else { &kept })
+        .parse()
+        .ok()
+}
+
 fn loc_of(sources: &[Source], file: FileId, span: Span) -> Loc {
-    let (line, column) = line_column(&sources[file.0 as usize].text, span.start);
+    let source = &sources[file.0 as usize];
+    let (line, column) = source.lines.line_column(&source.text, span.start);
     Loc { file, line, column }
 }
 
@@ -283,6 +324,12 @@ impl Stage<'_, '_> {
         label: &str,
         help: Option<String>,
     ) {
+        // Past the limit an error is only counted: building it (its line and
+        // column, its message) would make a file of many errors quadratic.
+        if self.errors.list.len() >= limits::DIAGNOSTICS_MAX {
+            self.errors.dropped += 1;
+            return;
+        }
         let mut d = self.errors.make(code, file, span, message).with_label(label);
         if let Some(help) = help {
             d = d.with_help(help);
@@ -421,20 +468,15 @@ impl Stage<'_, '_> {
                 );
                 continue;
             }
-            let probability = f
-                .probability
-                .text
-                .parse::<f64>()
-                .ok()
-                .filter(|p| (0.0..=1.0).contains(p));
+            let probability = probability_value(&f.probability.text);
             let Some(probability) = probability else {
                 self.error(
                     Code::FaultProbability,
                     file,
                     f.probability.span,
                     format!(
-                        "fault probability `{}` is not between 0 and 1",
-                        f.probability.text
+                        "fault probability `{}` is not a decimal between 0 and 1",
+                        shown(&f.probability.text)
                     ),
                     "not in [0, 1]",
                     Some("write a decimal such as 0.05".into()),
@@ -454,7 +496,7 @@ impl Stage<'_, '_> {
                     f.max.span,
                     format!(
                         "fault `max {}` is not a whole number from 1 to {} (limit FAULT_FIRINGS_MAX)",
-                        f.max.text,
+                        shown(&f.max.text),
                         limits::FAULT_FIRINGS_MAX
                     ),
                     "out of range",
@@ -1060,6 +1102,23 @@ impl Stage<'_, '_> {
                 }
                 return None;
             }
+            if chain.len() == limits::EXTENDS_DEPTH_MAX {
+                // Bounding the chain keeps flattening every policy linear in
+                // the number of policies.
+                self.error(
+                    Code::ExtendsTooDeep,
+                    policy.file,
+                    policy.name.span,
+                    format!(
+                        "policy `{}` has more than {} policies in its `extends` chain (limit EXTENDS_DEPTH_MAX)",
+                        policy.name.text,
+                        limits::EXTENDS_DEPTH_MAX
+                    ),
+                    "chain too long",
+                    Some("extend a policy nearer the root, or copy the hooks you need".into()),
+                );
+                return None;
+            }
             chain.push(parent_index);
             current = parent_index;
         }
@@ -1110,7 +1169,7 @@ impl Stage<'_, '_> {
         }
         let mut lowered: BTreeMap<Hook, ir::Body> = BTreeMap::new();
         for (hook, body) in &hooks {
-            let before = self.errors.list.len();
+            let before = self.errors.count();
             let mut inliner = Inliner {
                 stage: self,
                 scope: &bodies,
@@ -1121,7 +1180,7 @@ impl Stage<'_, '_> {
                 via: None,
             };
             let ir_body = inliner.body(body, &mut Vec::new(), 0);
-            if inliner.invalid || self.errors.list.len() > before {
+            if inliner.invalid || self.errors.count() > before {
                 ok = false;
                 continue;
             }
@@ -1177,7 +1236,7 @@ impl Stage<'_, '_> {
     // ----- Scenarios -----------------------------------------------------------------
 
     fn scenario(&mut self, file: FileId, def: &ast::ScenarioDef) -> Option<ir::Scenario> {
-        let before = self.errors.list.len();
+        let before = self.errors.count();
         let mut pages: Vec<ir::PageInit> = Vec::new();
         for page in &def.pages {
             if let Some(first) = pages.iter().find(|p| p.name == page.name.text) {
@@ -1216,7 +1275,9 @@ impl Stage<'_, '_> {
         }
         let page_names: Vec<&str> = def.pages.iter().map(|p| p.name.text.as_str()).collect();
         let mut threads: Vec<ir::ThreadSpec> = Vec::new();
-        for thread in &def.threads {
+        // Past THREADS_MAX the scenario is refused below; lowering every
+        // thread first (each looked up among the others) would be quadratic.
+        for thread in def.threads.iter().take(limits::THREADS_MAX + 1) {
             if let Some(first) = threads.iter().find(|t| t.name == thread.name.text) {
                 let help = format!("the first is at {}", self.describe(first.loc));
                 self.error(
@@ -1333,7 +1394,7 @@ impl Stage<'_, '_> {
             );
         }
         let faults = self.faults(file, &def.faults);
-        if self.errors.list.len() > before {
+        if self.errors.count() > before {
             return None;
         }
         Some(ir::Scenario {
@@ -1630,7 +1691,7 @@ impl Stage<'_, '_> {
                             Code::NumberOutOfRange,
                             file,
                             rest[0].span,
-                            format!("`{}` is not a value from 0 to 255", rest[0].text),
+                            format!("`{}` is not a value from 0 to 255", shown(&rest[0].text)),
                             "out of range",
                             None,
                         );

@@ -11,7 +11,6 @@
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 pub mod ast;
 pub mod checks;
@@ -321,23 +320,40 @@ pub fn load_all_library(
         }
     }
     let defaults_file = FileId(sources.len() as u32);
-    let defaults_source = Source {
-        path: DEFAULTS_PATH.to_owned(),
-        text: Arc::new(DEFAULTS_SOURCE.to_owned()),
-    };
+    let defaults_source = Source::new(DEFAULTS_PATH, DEFAULTS_SOURCE);
     sources.push(defaults_source.clone());
     let (defaults_tree, defaults_errors) = parse::parse_file(&defaults_source, defaults_file);
     assert!(
         defaults_errors.is_empty(),
         "the builtin defaults must parse: {defaults_errors:?}"
     );
+    let mut dropped = 0;
     let (policies, scenarios) = {
         let mut errors = lower::Errors::new(&sources);
         let result = lower::lower(&trees, &(defaults_file, defaults_tree), &mut errors, &fault_names);
         diagnostics.extend(errors.list);
+        dropped += errors.dropped;
         result
     };
     sort(&mut diagnostics, paths);
+    if diagnostics.len() > limits::DIAGNOSTICS_MAX {
+        dropped += diagnostics.len() - limits::DIAGNOSTICS_MAX;
+        diagnostics.truncate(limits::DIAGNOSTICS_MAX);
+    }
+    if dropped > 0 {
+        let path = diagnostics.last().map_or_else(String::new, |d| d.path.clone());
+        diagnostics.push(
+            Diagnostic::whole_file(
+                Code::TooManyErrors,
+                &path,
+                format!(
+                    "and {dropped} more errors (only the first DIAGNOSTICS_MAX = {} are reported)",
+                    limits::DIAGNOSTICS_MAX
+                ),
+            )
+            .with_help("fix the errors above and check again"),
+        );
+    }
     let files = sources
         .into_iter()
         .map(|s| ir::SourceFile {
@@ -402,9 +418,9 @@ fn add_bytes(
             Diagnostic::whole_file(
                 Code::FileTooLarge,
                 path,
+                // The reader may stop at the limit plus one byte: say "more than".
                 format!(
-                    "{path} is {} bytes long (limit FILE_BYTES_MAX = {} bytes)",
-                    bytes.len(),
+                    "{path} is more than FILE_BYTES_MAX = {} bytes long",
                     limits::FILE_BYTES_MAX
                 ),
             )
@@ -420,10 +436,7 @@ fn add_bytes(
         Err(error) => {
             let position = error.utf8_error().valid_up_to();
             let lossy = String::from_utf8_lossy(error.as_bytes()).into_owned();
-            let source = Source {
-                path: path.to_owned(),
-                text: Arc::new(lossy),
-            };
+            let source = Source::new(path, lossy);
             diagnostics.push(
                 Diagnostic::at(
                     Code::InvalidUtf8,
@@ -440,10 +453,7 @@ fn add_bytes(
             return;
         }
     };
-    let source = Source {
-        path: path.to_owned(),
-        text: Arc::new(text),
-    };
+    let source = Source::new(path, text);
     let (tree, errors) = parse::parse_file(&source, file);
     diagnostics.extend(errors);
     sources.push(source);

@@ -281,13 +281,6 @@ impl Builder<'_> {
                 is_number,
             };
         }
-        if is_number && text.len() > 32 {
-            return Word {
-                text: "99999999999999999999".to_owned(),
-                span,
-                is_number,
-            };
-        }
         Word {
             text: text.to_owned(),
             span,
@@ -580,18 +573,10 @@ impl Builder<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
 
     fn parse(text: &str) -> (ast::File, Vec<Diagnostic>) {
-        parse_file(
-            &Source {
-                path: "t.ff".into(),
-                text: Arc::new(text.into()),
-            },
-            FileId(0),
-        )
+        parse_file(&Source::new("t.ff", text), FileId(0))
     }
 
     #[test]

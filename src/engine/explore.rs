@@ -25,6 +25,7 @@
 //! the number of workers. docs/exploration.md explains each reduction.
 
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
@@ -84,6 +85,8 @@ pub enum LimitHit {
     States(u64),
     Depth(u32),
     Memory(u64),
+    /// Stopped by the caller's stop flag (Ctrl-C, SIGTERM, SIGHUP).
+    Interrupted,
 }
 
 impl std::fmt::Display for LimitHit {
@@ -92,6 +95,7 @@ impl std::fmt::Display for LimitHit {
             LimitHit::States(n) => write!(f, "state limit ({n} states, --max-states)"),
             LimitHit::Depth(n) => write!(f, "depth limit ({n} steps, --max-depth)"),
             LimitHit::Memory(n) => write!(f, "memory limit ({} MiB, --max-memory)", n >> 20),
+            LimitHit::Interrupted => write!(f, "interrupt (Ctrl-C or a termination signal)"),
         }
     }
 }
@@ -172,7 +176,7 @@ impl Exploration {
 }
 
 /// Per-state arrays of the step-limit (cycle) check after the search.
-const CYCLE_CHECK_BYTES: u64 = 4 + 4 + 4 + 1 + 1;
+const CYCLE_CHECK_BYTES: u64 = 4 + 4 + 4 + 4 + 1 + 1;
 
 /// Bytes one stored state costs besides its packed words: its visited-set
 /// slot's id and control byte, its parent link and choice, its edge offset,
@@ -189,6 +193,21 @@ pub fn bytes_per_state(program: &Program) -> u64 {
 
 /// Explores `program` completely (or up to `limits`).
 pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -> Exploration {
+    explore_until(program, oracles, limits, &AtomicBool::new(false))
+}
+
+/// States explored between two looks at the stop flag: a fraction of a
+/// millisecond of work.
+const STOP_CHECK_STATES: u32 = 1024;
+
+/// [`explore`], stopping (with [`LimitHit::Interrupted`]) soon after `stop`
+/// becomes true.
+pub fn explore_until(
+    program: &Program,
+    oracles: &OracleSet,
+    limits: &ExploreLimits,
+    stop: &AtomicBool,
+) -> Exploration {
     let packer = Packer::new(program);
     let symmetry = if limits.symmetry && !limits.reduce {
         Symmetry::new(program, oracles)
@@ -197,12 +216,12 @@ pub fn explore(program: &Program, oracles: &OracleSet, limits: &ExploreLimits) -
     };
     let symmetry = symmetry.as_ref();
     match packer.words() {
-        1 => search::<1>(program, oracles, limits, &packer, symmetry),
-        2 => search::<2>(program, oracles, limits, &packer, symmetry),
-        3 => search::<3>(program, oracles, limits, &packer, symmetry),
-        4 => search::<4>(program, oracles, limits, &packer, symmetry),
-        5 | 6 => search::<6>(program, oracles, limits, &packer, symmetry),
-        _ => search::<11>(program, oracles, limits, &packer, symmetry),
+        1 => search::<1>(program, oracles, limits, &packer, symmetry, stop),
+        2 => search::<2>(program, oracles, limits, &packer, symmetry, stop),
+        3 => search::<3>(program, oracles, limits, &packer, symmetry, stop),
+        4 => search::<4>(program, oracles, limits, &packer, symmetry, stop),
+        5 | 6 => search::<6>(program, oracles, limits, &packer, symmetry, stop),
+        _ => search::<11>(program, oracles, limits, &packer, symmetry, stop),
     }
 }
 
@@ -364,6 +383,7 @@ fn search<const W: usize>(
     limits: &ExploreLimits,
     packer: &Packer,
     symmetry: Option<&Symmetry>,
+    stop: &AtomicBool,
 ) -> Exploration {
     let canon = |state: &State| -> [u64; W] {
         match symmetry {
@@ -448,6 +468,18 @@ fn search<const W: usize>(
         };
         drop(batch);
         for expansion in expansions {
+            if cursor.is_multiple_of(STOP_CHECK_STATES) && stop.load(Ordering::Relaxed) {
+                limit = Some(LimitHit::Interrupted);
+                break 'search;
+            }
+            if d > limits.steps_max {
+                // Only reachable past the step budget, where a run has already
+                // ended as step-limit: neither judged nor expanded (the run that
+                // reaches it is found as a path longer than the budget below).
+                offsets.push(edges.len as u64);
+                cursor += 1;
+                continue;
+            }
             for outcome in expansion.outcomes.iter() {
                 first[outcome as usize].get_or_insert(cursor);
             }
@@ -526,6 +558,8 @@ fn search<const W: usize>(
             }
         }
         let mut longest = vec![0u32; n];
+        // The predecessor of each state on a longest path to it.
+        let mut via = vec![u32::MAX; n];
         let mut queue: Vec<u32> = (0..n as u32).filter(|&i| indegree[i as usize] == 0).collect();
         let mut removed = vec![false; n];
         let mut head = 0;
@@ -535,7 +569,10 @@ fn search<const W: usize>(
             removed[i] = true;
             for t in succ(i) {
                 let t = t as usize;
-                longest[t] = longest[t].max(longest[i] + 1);
+                if longest[i] + 1 > longest[t] {
+                    longest[t] = longest[i] + 1;
+                    via[t] = i as u32;
+                }
                 indegree[t] -= 1;
                 if indegree[t] == 0 {
                     queue.push(t as u32);
@@ -582,10 +619,36 @@ fn search<const W: usize>(
                 });
             }
         } else {
-            let length = longest.iter().copied().max().unwrap_or(0);
+            let (deepest, length) = longest
+                .iter()
+                .enumerate()
+                .max_by_key(|(_, l)| **l)
+                .map(|(i, l)| (i, *l))
+                .unwrap_or((0, 0));
             longest_run = Some(length);
             if length > limits.steps_max {
+                // A run along a longest path passes the budget: walk it back
+                // and keep the first `steps_max + 1` steps (the run stops
+                // after `steps_max`, still able to move).
+                let mut on_path = vec![deepest];
+                while via[*on_path.last().expect("not empty")] != u32::MAX {
+                    on_path.push(via[*on_path.last().expect("not empty")] as usize);
+                }
+                on_path.reverse();
+                let choices: Vec<Choice> = on_path
+                    .windows(2)
+                    .take(limits.steps_max as usize + 1)
+                    .map(|w| {
+                        let from = packer.unpack::<W>(&visited.keys.get(w[0]), &program.initial);
+                        let want = visited.keys.get(w[1]);
+                        successor_choice(program, &from, |s| canon(s) == want)
+                    })
+                    .collect();
                 outcomes.insert(Outcome::StepLimit);
+                shortest[Outcome::StepLimit as usize] = Some(Shortest {
+                    depth: limits.steps_max,
+                    choices: concrete(choices),
+                });
             }
         }
     }

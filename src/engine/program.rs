@@ -357,7 +357,10 @@ pub fn compile_with(
             });
         };
         faults[kind as usize] = FaultSetting {
-            enabled: spec.max > 0 && spec.probability > 0.0,
+            // Probability only weighs the draws of random and PCT runs (0:
+            // never drawn); exhaustive search ignores it, so a fault with
+            // probability 0 is still a branch there.
+            enabled: spec.max > 0,
             threshold: fault::probability_threshold(spec.probability),
             max: spec.max.min(u8::MAX as u32) as u8,
         };
@@ -594,6 +597,23 @@ impl Compiler<'_> {
     }
 
     fn thread(&mut self, spec: &ir::ThreadSpec) -> Result<ThreadCode, CompileError> {
+        self.thread_code(spec).map_err(|e| match e {
+            CompileError::TooLarge {
+                policy,
+                scenario,
+                max,
+                ..
+            } => CompileError::TooLarge {
+                policy,
+                scenario,
+                thread: spec.name.clone(),
+                max,
+            },
+            other => other,
+        })
+    }
+
+    fn thread_code(&mut self, spec: &ir::ThreadSpec) -> Result<ThreadCode, CompileError> {
         let mut out = Emitter::new();
         let flusher = matches!(spec.kind, ThreadKind::Flusher);
         match &spec.kind {
@@ -865,6 +885,17 @@ impl Compiler<'_> {
         exits: &mut Exits,
         depth: usize,
     ) -> Result<(), CompileError> {
+        // Checked before each statement, not once at the end: `sync` unrolls
+        // `writeback` over the pages, and a small policy could otherwise ask
+        // for hundreds of millions of instructions before the check.
+        if out.code.len() > CODE_LEN_MAX {
+            return Err(CompileError::TooLarge {
+                policy: self.policy.name.clone(),
+                scenario: self.scenario.name.clone(),
+                thread: String::new(),
+                max: CODE_LEN_MAX,
+            });
+        }
         let origin = self.stmt_origin(stmt.kind.head(), stmt, context);
         // The checker guarantees page statements only run where there is a
         // page; page 0 is a harmless stand-in should one slip through.

@@ -128,8 +128,23 @@ pub fn replay(
     choices: &[Choice],
     steps_max: u32,
 ) -> Result<(RunResult, Vec<TraceStep>), FitError> {
-    let mut state = program.initial;
     let mut trace = Vec::with_capacity(choices.len());
+    let result = replay_each(program, oracles, choices, steps_max, &mut |step| {
+        trace.push(step.clone())
+    })?;
+    Ok((result, trace))
+}
+
+/// [`replay`] that hands each step to `on_step` as it is made instead of
+/// keeping the trace: memory does not grow with the length of the run.
+pub fn replay_each(
+    program: &Program,
+    oracles: &OracleSet,
+    choices: &[Choice],
+    steps_max: u32,
+    on_step: &mut dyn FnMut(&TraceStep),
+) -> Result<RunResult, FitError> {
+    let mut state = program.initial;
     for (i, choice) in choices.iter().enumerate() {
         if let Some(error) = check_move(program, &state, i + 1, *choice, None) {
             return Err(error);
@@ -139,7 +154,7 @@ pub fn replay(
         let pc = state.pc[thread];
         exec::step(program, &mut state, thread, choice.fire);
         program.assert_invariants(&state);
-        trace.push(TraceStep {
+        on_step(&TraceStep {
             choice: *choice,
             pc,
             before,
@@ -155,15 +170,12 @@ pub fn replay(
         terminated: !can_move,
         step_limit,
     });
-    Ok((
-        RunResult {
-            outcomes,
-            steps,
-            step_limit,
-            state,
-        },
-        trace,
-    ))
+    Ok(RunResult {
+        outcomes,
+        steps,
+        step_limit,
+        state,
+    })
 }
 
 /// Whether some thread can still move after `result` (the schedule stopped

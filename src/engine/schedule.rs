@@ -33,6 +33,10 @@ use crate::model::State;
 
 /// The largest repeat count of one step.
 pub const COUNT_MAX: u64 = 1_000_000;
+/// The most moves a whole schedule may make (the largest step budget):
+/// checked while parsing, before a schedule is expanded move by move
+/// (about 32 bytes a move), so a short text cannot ask for gigabytes.
+pub const MOVES_MAX: u64 = 10_000_000;
 
 /// One parsed step, by thread name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,6 +78,8 @@ pub enum ScheduleError {
     },
     #[error("schedule column {column}: count {count} is out of range 1..={max}")]
     Count { column: usize, count: String, max: u64 },
+    #[error("schedule column {column}: the schedule makes more than {max} moves (MOVES_MAX)")]
+    TooLong { column: usize, max: u64 },
     #[error("schedule column {column}: `{step}` moves {moves} time(s) but carries {labels} label(s)")]
     LabelCount {
         column: usize,
@@ -152,6 +158,7 @@ pub fn parse(text: &str) -> Result<Vec<NamedStep>, ScheduleError> {
         Err(_) => return Err(syntax_error(text)),
     };
     let mut steps = Vec::with_capacity(tokens.len());
+    let mut moves: u64 = 0;
     for token in tokens {
         let offset = token.as_ptr() as usize - text.as_ptr() as usize;
         let (_, (thread, suffix, labels)) = step(token).map_err(|_| syntax_error(text))?;
@@ -169,6 +176,13 @@ pub fn parse(text: &str) -> Result<Vec<NamedStep>, ScheduleError> {
                 }
             },
         };
+        moves += count as u64;
+        if moves > MOVES_MAX {
+            return Err(ScheduleError::TooLong {
+                column: column_of(text, offset),
+                max: MOVES_MAX,
+            });
+        }
         let labels: Vec<String> = labels
             .unwrap_or_default()
             .into_iter()
@@ -592,6 +606,18 @@ impl fmt::Display for ScheduledStep {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_schedule_longer_than_moves_max_is_refused_before_expansion() {
+        // F04: 200 × 1 000 000 moves in 2.6 KB of text.
+        let text = "user*1000000 ".repeat(200);
+        let err = parse(&text).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "schedule column 131: the schedule makes more than 10000000 moves (MOVES_MAX)"
+        );
+        assert!(parse(&"user*1000000 ".repeat(10)).is_ok());
+    }
 
     #[test]
     fn parses_counts_and_faults() {

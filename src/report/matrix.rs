@@ -59,6 +59,13 @@ pub struct CampaignInfo {
     /// The `--faults` spec that added the `POLICY+faults` rows, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub faults: Option<String>,
+    /// Random mode: witnesses reported as found (`--no-shrink`), not shrunk.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_shrink: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// One cell: a policy × a scenario.
@@ -172,26 +179,78 @@ impl<'de> Deserialize<'de> for OutcomeMap {
     }
 }
 
-/// How to spell the replay command: the policy files given, if not the default.
+/// How to spell the replay command: everything besides the cell and the
+/// schedule that the run depends on, so that the printed command, run
+/// verbatim in a shell, reproduces the run.
 #[derive(Clone, Debug, Default)]
 pub struct ReplayCommand {
     /// `-f FILE` arguments to repeat (empty when the default `policies/` was used).
     pub files: Vec<String>,
     /// The `--faults` spec that made the `POLICY+faults` rows, if any.
     pub faults: Option<String>,
+    /// Optional oracles turned on (`--oracle NAME`).
+    pub oracles: Vec<String>,
+    /// The step budget, when not replay's default.
+    pub steps_max: Option<u32>,
 }
 
+/// `replay`'s default step budget (the printed command leaves it out).
+pub const REPLAY_STEPS_MAX_DEFAULT: u32 = 1000;
+
 impl ReplayCommand {
+    /// `freezefuzz replay POLICY SCENARIO --schedule '…'` with every flag the
+    /// run depends on, each argument quoted for a POSIX shell.
     pub fn schedule(&self, policy: &str, scenario: &str, schedule: &str) -> String {
-        let mut cmd = format!("freezefuzz replay {policy} {scenario} --schedule '{schedule}'");
-        for file in &self.files {
-            let _ = write!(cmd, " -f {file}");
-        }
-        if let Some(faults) = self.faults.as_deref().filter(|_| policy.ends_with("+faults")) {
-            let _ = write!(cmd, " --faults '{faults}'");
-        }
+        let mut cmd = format!(
+            "freezefuzz replay {} {} --schedule {}",
+            shell_quote(policy),
+            shell_quote(scenario),
+            shell_quote_always(schedule)
+        );
+        self.push_flags(&mut cmd, policy);
         cmd
     }
+
+    /// [`ReplayCommand::schedule`] that also checks the outcome (`--expect`).
+    pub fn schedule_expecting(&self, policy: &str, scenario: &str, schedule: &str, outcome: &str) -> String {
+        let mut cmd = self.schedule(policy, scenario, schedule);
+        let _ = write!(cmd, " --expect {}", shell_quote(outcome));
+        cmd
+    }
+
+    fn push_flags(&self, cmd: &mut String, policy: &str) {
+        if let Some(steps_max) = self.steps_max.filter(|&s| s != REPLAY_STEPS_MAX_DEFAULT) {
+            let _ = write!(cmd, " --max-steps {steps_max}");
+        }
+        for oracle in &self.oracles {
+            let _ = write!(cmd, " --oracle {}", shell_quote(oracle));
+        }
+        for file in &self.files {
+            let _ = write!(cmd, " -f {}", shell_quote(file));
+        }
+        if let Some(faults) = self.faults.as_deref().filter(|_| policy.ends_with("+faults")) {
+            let _ = write!(cmd, " --faults {}", shell_quote_always(faults));
+        }
+    }
+}
+
+/// `text` as one word of a POSIX shell: bare when it holds only characters
+/// no shell treats specially, single-quoted otherwise.
+pub fn shell_quote(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-+./:,=@%".contains(c));
+    if plain {
+        text.to_string()
+    } else {
+        shell_quote_always(text)
+    }
+}
+
+/// `text` single-quoted for a POSIX shell (a `'` becomes `'\''`).
+pub fn shell_quote_always(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 /// A cell of a random campaign.
@@ -323,7 +382,7 @@ pub fn cell_from_exploration(result: &Exploration, program: &Program, replay: &R
         limit: result.limit.map(|l| l.to_string()),
         reachable: None,
         witnesses,
-        partial: false,
+        partial: result.limit == Some(crate::engine::explore::LimitHit::Interrupted),
     }
 }
 
@@ -628,6 +687,11 @@ pub fn json(report: &MatrixReport) -> String {
 /// outcomes each cell found, e.g. `found 2 of 3 reachable outcomes (missed: deadlock)`.
 pub fn coverage(report: &MatrixReport) -> String {
     let mut out = String::new();
+    if report.partial {
+        // An interrupted campaign found less than it could have; comparing
+        // it with the reachable outcomes would only mislead.
+        return out;
+    }
     let known: Vec<&CellReport> = report.cells.iter().filter(|c| c.reachable.is_some()).collect();
     if known.is_empty() {
         return out;

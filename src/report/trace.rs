@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::engine::exec;
+use crate::engine::exec::{self, Choice};
 use crate::engine::program::{Op, Program};
 use crate::engine::run::{RunResult, TraceStep};
 use crate::engine::schedule;
@@ -189,59 +189,79 @@ pub fn blocked(workspace: &Workspace, program: &Program, state: &State) -> Vec<S
 
 /// The whole trace as text.
 pub fn render(workspace: &Workspace, program: &Program, steps: &[TraceStep], result: &RunResult) -> String {
-    let mut out = String::new();
     let choices: Vec<_> = steps.iter().map(|s| s.choice).collect();
-    let _ = writeln!(out, "policy {} × scenario {}", program.policy, program.scenario);
-    let _ = writeln!(out, "schedule: {}", schedule::format(program, &choices));
-    let width = program.threads.iter().map(|t| t.name.len()).max().unwrap_or(4);
+    let mut out = header(program, &choices);
     for (i, step) in steps.iter().enumerate() {
-        let thread = step.choice.thread as usize;
-        let name = &program.threads[thread].name;
-        let instr = program.instr(thread, step.pc);
-        let origin = &program.origins[instr.origin as usize];
-        let mut what = origin.text.clone();
-        if !origin.context.is_empty() && origin.context != origin.text {
-            what = format!("{what}  [{}]", origin.context);
-        }
-        // Say which way a test went.
-        match instr.op {
-            Op::Branch { .. } | Op::TestDirty(_) => {
-                let taken = step.after.pc[thread] == instr.next && instr.next != instr.alt;
-                what.push_str(if taken { " → true" } else { " → false" });
-            }
-            Op::TryLockUmount(_) => {
-                let taken = step.after.pc[thread] == instr.next && instr.next != instr.alt;
-                what.push_str(if taken { " → taken" } else { " → failed" });
-            }
-            Op::StoreEntry { .. } => {
-                if step.after.pc[thread] == instr.alt {
-                    what.push_str(" → through the writable pte");
-                } else if step.before.pages != step.after.pages {
-                    what.push_str(" → major fault");
-                } else {
-                    what.push_str(" → write fault");
-                }
-            }
-            _ => {}
-        }
-        if step.choice.fire {
-            what.push_str("  !fault");
-        }
-        let _ = writeln!(
-            out,
-            "{:>4}  {name:<width$}  {what}  ({})",
-            i + 1,
-            origin_location(workspace, program, thread, step.pc)
-        );
-        let changes = state_changes(program, &step.before, &step.after);
-        if !changes.is_empty() {
-            let _ = writeln!(out, "      {:width$}  = {}", "", changes.join(", "));
-        }
-        let stuck = blocked(workspace, program, &step.after);
-        if !stuck.is_empty() {
-            let _ = writeln!(out, "      {:width$}  blocked: {}", "", stuck.join("; "));
-        }
+        out.push_str(&step_text(workspace, program, i, step));
     }
+    out.push_str(&ending(program, result));
+    out
+}
+
+/// The first lines of a trace: the cell and the schedule.
+pub fn header(program: &Program, choices: &[Choice]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "policy {} × scenario {}", program.policy, program.scenario);
+    let _ = writeln!(out, "schedule: {}", schedule::format(program, choices));
+    out
+}
+
+/// The lines of step `i` (0-based) of a trace.
+pub fn step_text(workspace: &Workspace, program: &Program, i: usize, step: &TraceStep) -> String {
+    let mut out = String::new();
+    let width = program.threads.iter().map(|t| t.name.len()).max().unwrap_or(4);
+    let thread = step.choice.thread as usize;
+    let name = &program.threads[thread].name;
+    let instr = program.instr(thread, step.pc);
+    let origin = &program.origins[instr.origin as usize];
+    let mut what = origin.text.clone();
+    if !origin.context.is_empty() && origin.context != origin.text {
+        what = format!("{what}  [{}]", origin.context);
+    }
+    // Say which way a test went.
+    match instr.op {
+        Op::Branch { .. } | Op::TestDirty(_) => {
+            let taken = step.after.pc[thread] == instr.next && instr.next != instr.alt;
+            what.push_str(if taken { " → true" } else { " → false" });
+        }
+        Op::TryLockUmount(_) => {
+            let taken = step.after.pc[thread] == instr.next && instr.next != instr.alt;
+            what.push_str(if taken { " → taken" } else { " → failed" });
+        }
+        Op::StoreEntry { .. } => {
+            if step.after.pc[thread] == instr.alt {
+                what.push_str(" → through the writable pte");
+            } else if step.before.pages != step.after.pages {
+                what.push_str(" → major fault");
+            } else {
+                what.push_str(" → write fault");
+            }
+        }
+        _ => {}
+    }
+    if step.choice.fire {
+        what.push_str("  !fault");
+    }
+    let _ = writeln!(
+        out,
+        "{:>4}  {name:<width$}  {what}  ({})",
+        i + 1,
+        origin_location(workspace, program, thread, step.pc)
+    );
+    let changes = state_changes(program, &step.before, &step.after);
+    if !changes.is_empty() {
+        let _ = writeln!(out, "      {:width$}  = {}", "", changes.join(", "));
+    }
+    let stuck = blocked(workspace, program, &step.after);
+    if !stuck.is_empty() {
+        let _ = writeln!(out, "      {:width$}  blocked: {}", "", stuck.join("; "));
+    }
+    out
+}
+
+/// The last lines of a trace: how the run ended and its outcomes.
+pub fn ending(program: &Program, result: &RunResult) -> String {
+    let mut out = String::new();
     let ending = if result.step_limit {
         "the step budget was reached".to_string()
     } else if exec::enabled_mask(program, &result.state) == 0 {

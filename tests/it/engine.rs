@@ -90,6 +90,7 @@ fn exhaustive_verdicts_reproduce_the_seed_thread() {
             oracles: vec![],
             files: vec![],
             faults: None,
+            no_shrink: false,
         },
         partial: false,
         policies: workspace.policies.iter().map(|p| p.name.clone()).collect(),
@@ -957,4 +958,53 @@ fn canonical_states_are_the_same_for_every_permutation() {
         }
     }
     assert!(checked > 1000);
+}
+
+/// F05: an exhaustive search honours the step budget as a random run does: an
+/// outcome only reachable past the budget is not reported, and step-limit is,
+/// with a witness that replays to it.
+#[test]
+fn exhaustive_search_honours_the_step_budget() {
+    let program = support::shipped_cell("no-block", "case3-racing");
+    let oracles = OracleSet::standard();
+    for budget in [5, 18] {
+        let limits = ExploreLimits {
+            steps_max: budget,
+            ..ExploreLimits::default()
+        };
+        let result = explore::explore(&program, &oracles, &limits);
+        assert!(result.complete());
+        assert!(
+            result.outcomes.contains(Outcome::StepLimit),
+            "budget {budget}: {}",
+            result.outcomes
+        );
+        for outcome in result.outcomes.iter() {
+            let shortest = result.shortest[outcome as usize]
+                .as_ref()
+                .unwrap_or_else(|| panic!("budget {budget}: {} has no schedule", outcome.name()));
+            let (run, _) = run::replay(&program, &oracles, &shortest.choices, budget).expect("fits");
+            assert!(
+                run.outcomes.contains(outcome),
+                "budget {budget}: {} does not replay",
+                outcome.name()
+            );
+        }
+        // And a campaign with the same budget finds exactly these outcomes.
+        let config = CampaignConfig {
+            steps_max: budget,
+            ..config(1, 20_000, SchedulerKind::Random)
+        };
+        let found = campaign(std::slice::from_ref(&program), &config, 2);
+        assert_eq!(found[0].outcomes(), result.outcomes, "budget {budget}");
+    }
+    let tight = explore::explore(
+        &program,
+        &oracles,
+        &ExploreLimits {
+            steps_max: 5,
+            ..ExploreLimits::default()
+        },
+    );
+    assert_eq!(tight.outcomes, set(&[Outcome::StepLimit]));
 }

@@ -3,8 +3,11 @@
 mod cli;
 mod engine;
 mod faults;
+mod fuzz;
 mod language;
 mod replay;
+mod repro;
 mod review;
+mod robust;
 mod support;
 mod writeback;
