@@ -80,13 +80,16 @@ fn with_faults(scenario: &ir::Scenario, faults: &str) -> ir::Scenario {
     scenario
 }
 
-/// The shipped policies never lose a write to an I/O error or a failed
-/// trylock (their submit redirties; the flusher retries later) and keep
-/// every verdict they had. What the faults add is pinned here: a failed
-/// submit in the freeze's own `sync` leaves a dirty page behind the freeze,
-/// and where nothing blocks writeback while frozen, the flusher then writes
-/// it inside the frozen window. (The kernel's freeze_super aborts the freeze
-/// when sync_filesystem fails; the policy language cannot say so yet.)
+/// The shipped policies keep every verdict they had under I/O errors and
+/// failed trylocks, and what the faults add is pinned here. Most shipped
+/// writebacks redirty a page whose write failed (a `submit` without `else`),
+/// so they never lose a write to an I/O error; a failed submit in the
+/// freeze's own `sync` then leaves a dirty page behind the freeze, which the
+/// flusher may write inside the frozen window where nothing blocks it.
+/// `mainline` (and `sync-before-block`, which extends it) leaves the page
+/// clean with the error recorded, as Linux 6.1 did in QEMU with dm-flakey
+/// (docs/conformance.md): the write is lost, and nothing reaches the disk
+/// while frozen.
 #[test]
 fn shipped_policies_keep_their_verdicts_with_io_errors_and_trylock_failures() {
     let ws = support::shipped();
@@ -103,11 +106,19 @@ fn shipped_policies_keep_their_verdicts_with_io_errors_and_trylock_failures() {
                 faulty.outcomes,
                 "{cell}: lost a verdict"
             );
+            let drops_failed_writes = ["mainline", "sync-before-block"].contains(&policy.name.as_str());
             assert_eq!(
                 faulty.outcomes.contains(Outcome::LostWrite),
-                plain.outcomes.contains(Outcome::LostWrite),
+                plain.outcomes.contains(Outcome::LostWrite) || drops_failed_writes,
                 "{cell}: lost-write"
             );
+            if drops_failed_writes {
+                assert!(
+                    !faulty.outcomes.contains(Outcome::FrozenWrite)
+                        || plain.outcomes.contains(Outcome::FrozenWrite),
+                    "{cell}: a failed write is never retried while frozen"
+                );
+            }
             if faulty.outcomes != plain.outcomes {
                 changed.push(format!("{cell}: {} → {}", plain.outcomes, faulty.outcomes));
             }
