@@ -1031,6 +1031,22 @@ impl ProgramView for Program {
     }
 }
 
+/// What oracles may read of a compiled program (`oracle` depends on this
+/// view, not on `Program`).
+impl crate::oracle::RunView for Program {
+    fn threads_count(&self) -> usize {
+        self.threads.len()
+    }
+
+    fn page_count(&self) -> usize {
+        self.pages.len()
+    }
+
+    fn stuck(&self, state: &State, thread: usize) -> bool {
+        crate::engine::exec::stuck(self, state, thread)
+    }
+}
+
 impl Op {
     /// The failure path this operation offers a statement fault, if any.
     #[inline]

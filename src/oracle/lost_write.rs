@@ -19,7 +19,7 @@ impl Oracle for LostWrite {
 
     fn judge(&self, end: &RunEnd<'_>) -> bool {
         end.finished()
-            && (0..end.program.pages.len()).any(|page| match end.state.stored(page) {
+            && (0..end.program.page_count()).any(|page| match end.state.stored(page) {
                 Some(value) => end.state.disk_after_final_sync(page) != value,
                 None => false,
             })

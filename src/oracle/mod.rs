@@ -17,8 +17,6 @@ mod user_error;
 use std::fmt;
 use std::sync::RwLock;
 
-use crate::engine::exec;
-use crate::engine::program::Program;
 use crate::model::State;
 
 pub use deadlock::Deadlock;
@@ -189,9 +187,23 @@ impl fmt::Display for Outcomes {
     }
 }
 
+/// What an oracle may read of the compiled program. The compiled program
+/// (`engine::program::Program`) implements it: oracles depend on the model
+/// and this view only, and the engine depends on oracles, never the other
+/// way round.
+pub trait RunView {
+    /// How many threads the program has (threads `0..threads_count()`).
+    fn threads_count(&self) -> usize;
+    /// How many pages the scenario has (pages `0..page_count()`).
+    fn page_count(&self) -> usize;
+    /// Whether `thread` has not finished in `state` and is not the flusher
+    /// asleep (the deadlock oracle's "stuck").
+    fn stuck(&self, state: &State, thread: usize) -> bool;
+}
+
 /// How a run ended, as the oracles see it.
 pub struct RunEnd<'a> {
-    pub program: &'a Program,
+    pub program: &'a dyn RunView,
     pub state: &'a State,
     /// No thread could move when the run ended.
     pub terminated: bool,
@@ -207,7 +219,7 @@ impl RunEnd<'_> {
 
     /// Some thread other than a sleeping flusher has not finished.
     pub fn any_stuck(&self) -> bool {
-        (0..self.program.threads.len()).any(|t| exec::stuck(self.program, self.state, t))
+        (0..self.program.threads_count()).any(|t| self.program.stuck(self.state, t))
     }
 
     /// The run finished: it terminated and every thread is done (or is the
