@@ -3,12 +3,12 @@
 use std::process::ExitCode;
 
 use freezefuzz::engine::explore::{self, ExploreLimits};
-use freezefuzz::report::matrix::{self as report, CampaignInfo, MatrixReport};
+use freezefuzz::report::matrix::{self as report, MatrixReport};
 
 use super::args::{CommonArgs, Format, LimitArgs};
 use super::emit;
 use super::load::{load_cell, replay_files};
-use super::matrix::render;
+use super::matrix::{exhaustive_campaign, render};
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Example:
@@ -59,23 +59,7 @@ pub(super) fn explore_command(
     let report = MatrixReport {
         schema: report::SCHEMA.into(),
         mode: "exhaustive".into(),
-        campaign: CampaignInfo {
-            seed: None,
-            runs: None,
-            scheduler: None,
-            steps_max: explore_limits.steps_max,
-            shard: None,
-            states_max: Some(limits.max_states),
-            oracles: oracles.optional_names().iter().map(|s| s.to_string()).collect(),
-            files: common
-                .files
-                .files
-                .iter()
-                .map(|f| f.display().to_string())
-                .collect(),
-            faults: common.files.faults.clone(),
-            no_shrink: false,
-        },
+        campaign: exhaustive_campaign(&oracles, limits, explore_limits.steps_max, &common.files),
         partial: interrupted,
         policies: vec![policy.to_string()],
         scenarios: vec![scenario.to_string()],

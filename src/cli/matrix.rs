@@ -281,6 +281,27 @@ pub(super) fn matrix_command(
     ExitCode::SUCCESS
 }
 
+/// The campaign line of an exhaustive report (`matrix --exhaustive`, `explore`).
+pub(super) fn exhaustive_campaign(
+    oracles: &OracleSet,
+    limits: &LimitArgs,
+    steps_max: u32,
+    files: &FileArgs,
+) -> CampaignInfo {
+    CampaignInfo {
+        seed: None,
+        runs: None,
+        scheduler: None,
+        steps_max,
+        shard: None,
+        states_max: Some(limits.max_states),
+        oracles: oracles.optional_names().iter().map(|s| s.to_string()).collect(),
+        files: files.files.iter().map(|f| f.display().to_string()).collect(),
+        faults: files.faults.clone(),
+        no_shrink: false,
+    }
+}
+
 /// Every cell explored exhaustively, as a matrix report.
 pub(super) fn exhaustive_report(
     (policies, scenarios, programs): (Vec<String>, Vec<String>, &[Program]),
@@ -311,18 +332,7 @@ pub(super) fn exhaustive_report(
     MatrixReport {
         schema: report::SCHEMA.into(),
         mode: "exhaustive".into(),
-        campaign: CampaignInfo {
-            seed: None,
-            runs: None,
-            scheduler: None,
-            steps_max,
-            shard: None,
-            states_max: Some(limits.max_states),
-            oracles: oracles.optional_names().iter().map(|s| s.to_string()).collect(),
-            files: files.files.iter().map(|f| f.display().to_string()).collect(),
-            faults: files.faults.clone(),
-            no_shrink: false,
-        },
+        campaign: exhaustive_campaign(oracles, limits, steps_max, files),
         partial: interrupted,
         policies,
         scenarios,
