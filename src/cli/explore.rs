@@ -20,19 +20,32 @@ pub(super) struct ExploreArgs {
     scenario: String,
     #[command(flatten)]
     limits: LimitArgs,
+    /// Hash compaction: store a 64-bit fingerprint per state instead of the
+    /// state, for searches past memory. NOT EXACT: a state may be omitted
+    /// (the probability is reported) and step-limit is decided only when a
+    /// run past the budget is found (see docs/exploration.md).
+    #[arg(long, help_heading = "Exploration")]
+    hash_compact: bool,
     #[command(flatten)]
     common: CommonArgs,
 }
 
 /// `freezefuzz explore POLICY SCENARIO`.
 pub(super) fn run(args: ExploreArgs) -> ExitCode {
-    explore_command(&args.policy, &args.scenario, &args.limits, &args.common)
+    explore_command(
+        &args.policy,
+        &args.scenario,
+        &args.limits,
+        args.hash_compact,
+        &args.common,
+    )
 }
 
 pub(super) fn explore_command(
     policy: &str,
     scenario: &str,
     limits: &LimitArgs,
+    hash_compact: bool,
     common: &CommonArgs,
 ) -> ExitCode {
     let (_, oracles, program) = match load_cell(&common.files, &common.oracles, policy, scenario) {
@@ -47,6 +60,8 @@ pub(super) fn explore_command(
         steps_max: ExploreLimits::default().steps_max.min(1000),
         reduce: limits.por,
         symmetry: !limits.no_symmetry,
+        hash_compact,
+        keep_edges: true,
         jobs: super::args::jobs(common),
     };
     let stop = super::progress::interrupt_flag();
@@ -72,10 +87,17 @@ pub(super) fn explore_command(
     use std::fmt::Write as _;
     let _ = writeln!(text, "{policy} × {scenario}: exhaustive search");
     match &result.limit {
-        None => {
+        None if result.exact() => {
             let _ = writeln!(
                 text,
                 "complete: {} states, {} transitions, depth {}",
+                result.states, result.transitions, result.depth
+            );
+        }
+        None => {
+            let _ = writeln!(
+                text,
+                "complete but NOT EXACT (hash compaction): {} states, {} transitions, depth {}; a state may have been omitted, see below",
                 result.states, result.transitions, result.depth
             );
         }

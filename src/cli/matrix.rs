@@ -319,6 +319,8 @@ pub(super) fn exhaustive_report(
         steps_max,
         reduce: limits.por,
         symmetry: !limits.no_symmetry,
+        hash_compact: false,
+        keep_edges: true,
         // The matrix explores its cells in parallel, each on one thread.
         jobs: 1,
     };

@@ -21,8 +21,11 @@
 //! fingerprints, so there is no collision probability to report), one per
 //! orbit of interchangeable threads when symmetry reduction applies
 //! ([`crate::engine::symmetry`]). Batches of states are expanded by
-//! `jobs` workers and merged in id order, so the result does not depend on
-//! the number of workers. docs/exploration.md explains each reduction.
+//! `jobs` workers, their successors looked up in the visited set by the
+//! workers too, and merged in id order, so the result does not depend on
+//! the number of workers. Opt-in hash compaction ([`ExploreLimits::hash_compact`],
+//! module `compact`) stores fingerprints instead, and says the result is not
+//! exact. docs/exploration.md explains each reduction and representation.
 
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -63,6 +66,16 @@ pub struct ExploreLimits {
     /// symmetry). On by default; it applies only where the group is not
     /// trivial, and the result says so ([`Exploration::reductions`]).
     pub symmetry: bool,
+    /// Hash compaction: 64-bit fingerprints instead of exact states in the
+    /// visited set. NOT exact (a state may be omitted, with the probability
+    /// the result reports), step-limit decided only when a run past the
+    /// budget is found. Off by default.
+    pub hash_compact: bool,
+    /// Keep the edge list while it fits under `memory_max` (4 bytes a
+    /// transition, 8 a state): the step-limit check after the search then
+    /// walks it instead of re-expanding every state. The same result either
+    /// way; on by default (partial-order reduction always keeps it).
+    pub keep_edges: bool,
 }
 
 impl Default for ExploreLimits {
@@ -74,6 +87,8 @@ impl Default for ExploreLimits {
             steps_max: 10_000,
             reduce: false,
             symmetry: true,
+            hash_compact: false,
+            keep_edges: true,
             jobs: 1,
         }
     }
@@ -129,7 +144,8 @@ pub struct Exploration {
     /// The reductions the search used: the state and transition counts are
     /// those of the reduced graph.
     pub reductions: Reductions,
-    /// Bytes of one packed state in the visited set.
+    /// Bytes of one stored state's key in the visited set (a fingerprint's 8
+    /// with hash compaction).
     pub state_bytes: u64,
 }
 
@@ -145,6 +161,30 @@ pub struct Reductions {
     pub symmetry_order: u64,
     /// Partial-order reduction (`--por`).
     pub partial_order: bool,
+    /// Hash compaction (`--hash-compact`): the result is not exact.
+    pub hash_compaction: Option<HashCompaction>,
+}
+
+/// What a search with hash compaction reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HashCompaction {
+    /// States stored (distinct fingerprints).
+    pub states: u64,
+    /// Whether step-limit was decided: only when a run past the budget was
+    /// found (there is no graph to look for cycles and longest paths in).
+    pub step_limit_decided: bool,
+}
+
+impl HashCompaction {
+    /// An upper bound on the probability that some reachable state was
+    /// omitted because its fingerprint equalled another's: the union bound
+    /// over the pairs of `n` stored states, `n (n − 1) / 2 · 2⁻⁶⁴`, at most 1.
+    /// (The states never reached because one was omitted are not counted:
+    /// as SPIN's, this is an estimate from the states found.)
+    pub fn omission_probability(&self) -> f64 {
+        let n = self.states as f64;
+        (n * (n - 1.0) / 2f64.powi(65)).min(1.0)
+    }
 }
 
 impl Reductions {
@@ -165,6 +205,18 @@ impl Reductions {
                     .to_string(),
             );
         }
+        if let Some(compaction) = &self.hash_compaction {
+            lines.push(format!(
+                "hash compaction: NOT EXACT: 64-bit fingerprints of {} states stored, not the states; the probability that a state was omitted is at most {:.1e} (n(n-1)/2^65); `safe` and the counts are not proven{}",
+                compaction.states,
+                compaction.omission_probability(),
+                if compaction.step_limit_decided {
+                    ""
+                } else {
+                    "; step-limit (an endless or over-long run) not decided"
+                }
+            ));
+        }
         lines
     }
 }
@@ -173,22 +225,24 @@ impl Exploration {
     pub fn complete(&self) -> bool {
         self.limit.is_none()
     }
+
+    /// Complete, and over exact states: the outcome set is exact.
+    pub fn exact(&self) -> bool {
+        self.complete() && self.reductions.hash_compaction.is_none()
+    }
 }
 
-/// Per-state arrays of the step-limit (cycle) check after the search.
-const CYCLE_CHECK_BYTES: u64 = 4 + 4 + 4 + 4 + 1 + 1;
+/// Bytes one stored state costs besides its packed key: its visited-set
+/// slot's id and control byte, its parent link and choice, and the step-limit
+/// check's height. The search also keeps an edge list (4 bytes a transition
+/// and 8 a state) while it fits under the memory guard, and the guard counts
+/// the real capacities of the tables, which are up to twice the states.
+pub const BYTES_PER_STATE_BESIDES_KEY: u64 = 4 + 1 + 4 + 1 + 4;
 
-/// Bytes one stored state costs besides its packed words: its visited-set
-/// slot's id and control byte, its parent link and choice, its edge offset,
-/// and the cycle check's per-state arrays. Transitions cost 4 bytes each.
-/// The memory guard counts the real capacities of the tables, which can be
-/// up to twice this while they grow.
-pub const BYTES_PER_STATE_BESIDES_KEY: u64 = 4 + 1 + 4 + 1 + 8 + CYCLE_CHECK_BYTES;
-
-/// Bytes one stored state of `program` costs at the least (without its
-/// transitions): see [`BYTES_PER_STATE_BESIDES_KEY`].
+/// Bytes one stored state of `program` costs at the least (without an edge
+/// list): see [`BYTES_PER_STATE_BESIDES_KEY`].
 pub fn bytes_per_state(program: &Program) -> u64 {
-    8 * Packer::new(program).words() as u64 + BYTES_PER_STATE_BESIDES_KEY
+    Packer::new(program).bits.div_ceil(8) as u64 + BYTES_PER_STATE_BESIDES_KEY
 }
 
 /// Explores `program` completely (or up to `limits`).
@@ -215,13 +269,22 @@ pub fn explore_until(
         None
     };
     let symmetry = symmetry.as_ref();
+    macro_rules! go {
+        ($w:literal) => {
+            if limits.hash_compact {
+                compact::search::<$w>(program, oracles, limits, &packer, symmetry, stop)
+            } else {
+                search::<$w>(program, oracles, limits, &packer, symmetry, stop)
+            }
+        };
+    }
     match packer.words() {
-        1 => search::<1>(program, oracles, limits, &packer, symmetry, stop),
-        2 => search::<2>(program, oracles, limits, &packer, symmetry, stop),
-        3 => search::<3>(program, oracles, limits, &packer, symmetry, stop),
-        4 => search::<4>(program, oracles, limits, &packer, symmetry, stop),
-        5 | 6 => search::<6>(program, oracles, limits, &packer, symmetry, stop),
-        _ => search::<11>(program, oracles, limits, &packer, symmetry, stop),
+        1 => go!(1),
+        2 => go!(2),
+        3 => go!(3),
+        4 => go!(4),
+        5 | 6 => go!(6),
+        _ => go!(11),
     }
 }
 
@@ -237,7 +300,7 @@ fn decode_choice(byte: u8) -> Choice {
     }
 }
 
-/// States per segment of [`Segmented`].
+/// States per segment of [`Segmented`] and [`Keys`].
 const SEGMENT: usize = 1 << 16;
 
 /// A growable array in fixed segments: growing never moves what is stored,
@@ -269,11 +332,16 @@ impl<T: Copy> Segmented<T> {
         self.segments[i / SEGMENT][i % SEGMENT]
     }
 
+    #[inline]
+    fn set(&mut self, i: usize, value: T) {
+        self.segments[i / SEGMENT][i % SEGMENT] = value;
+    }
+
     fn bytes(&self) -> u64 {
         (self.segments.len() * SEGMENT * std::mem::size_of::<T>()) as u64
     }
 
-    /// Whether the next push allocates a segment, and its size.
+    /// Whether the next pushes allocate a segment, and its size.
     fn growth(&self, slack: usize) -> u64 {
         if self.len + slack > self.segments.len() * SEGMENT {
             (SEGMENT * std::mem::size_of::<T>()) as u64
@@ -283,12 +351,87 @@ impl<T: Copy> Segmented<T> {
     }
 }
 
+/// Packed keys indexed by id, each in just the bytes its bits need (a
+/// 149-bit state takes 19 bytes, not three words' 24): the words'
+/// big-endian bytes, whose tail past the packed bits is always zero.
+struct Keys<const W: usize> {
+    width: usize,
+    segments: Vec<Box<[u8]>>,
+    len: usize,
+}
+
+impl<const W: usize> Keys<W> {
+    fn new(bits: u32) -> Keys<W> {
+        Keys {
+            width: (bits as usize).div_ceil(8).clamp(1, 8 * W),
+            segments: Vec::new(),
+            len: 0,
+        }
+    }
+
+    /// The bytes `key` is stored as (the first `width` of them).
+    #[inline]
+    fn encode(&self, key: &[u64; W]) -> [u8; 8 * 11] {
+        let mut bytes = [0u8; 8 * 11];
+        for (w, word) in key.iter().enumerate() {
+            bytes[8 * w..8 * w + 8].copy_from_slice(&word.to_be_bytes());
+        }
+        debug_assert!(bytes[self.width..8 * W].iter().all(|&b| b == 0));
+        bytes
+    }
+
+    fn push(&mut self, key: &[u64; W]) {
+        if self.len == self.segments.len() * SEGMENT {
+            self.segments
+                .push(vec![0u8; SEGMENT * self.width].into_boxed_slice());
+        }
+        let bytes = self.encode(key);
+        let at = (self.len % SEGMENT) * self.width;
+        self.segments[self.len / SEGMENT][at..at + self.width].copy_from_slice(&bytes[..self.width]);
+        self.len += 1;
+    }
+
+    /// Whether id `i` holds the key encoded as `bytes`.
+    #[inline]
+    fn holds(&self, i: usize, bytes: &[u8; 8 * 11]) -> bool {
+        let at = (i % SEGMENT) * self.width;
+        self.segments[i / SEGMENT][at..at + self.width] == bytes[..self.width]
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> [u64; W] {
+        let at = (i % SEGMENT) * self.width;
+        let mut bytes = [0u8; 8 * 11];
+        bytes[..self.width].copy_from_slice(&self.segments[i / SEGMENT][at..at + self.width]);
+        let mut key = [0u64; W];
+        for (w, word) in key.iter_mut().enumerate() {
+            *word = u64::from_be_bytes(bytes[8 * w..8 * w + 8].try_into().expect("8 bytes"));
+        }
+        key
+    }
+
+    fn bytes(&self) -> u64 {
+        (self.segments.len() * SEGMENT * self.width) as u64
+    }
+
+    fn growth(&self, slack: usize) -> u64 {
+        if self.len + slack > self.segments.len() * SEGMENT {
+            (SEGMENT * self.width) as u64
+        } else {
+            0
+        }
+    }
+}
+
+/// No id: a successor not in the visited set yet.
+const NONE: u32 = u32::MAX;
+
 /// The visited set and the parent links. The states not yet expanded are
 /// the ids from the cursor on: ids are given in discovery order, which is
 /// also the order of expansion.
 struct Visited<const W: usize> {
     /// Each id's packed canonical state.
-    keys: Segmented<[u64; W]>,
+    keys: Keys<W>,
     /// The ids, hashed by their keys.
     table: HashTable<u32>,
     parent: Segmented<u32>,
@@ -297,34 +440,70 @@ struct Visited<const W: usize> {
     level_starts: Vec<u32>,
 }
 
+#[inline]
+fn hash_key<const W: usize>(key: &[u64; W]) -> u64 {
+    FxBuildHasher.hash_one(key)
+}
+
 impl<const W: usize> Visited<W> {
+    fn new(bits: u32) -> Visited<W> {
+        Visited {
+            keys: Keys::new(bits),
+            table: HashTable::new(),
+            parent: Segmented::new(),
+            choice: Segmented::new(),
+            level_starts: Vec::new(),
+        }
+    }
+
     fn len(&self) -> usize {
         self.keys.len
     }
 
-    fn find(&self, key: &[u64; W]) -> Option<u32> {
-        let hash = FxBuildHasher.hash_one(key);
+    /// The id of `key` (whose hash is `hash`), or [`NONE`].
+    #[inline]
+    fn find(&self, hash: u64, key: &[u64; W]) -> u32 {
+        let bytes = self.keys.encode(key);
         self.table
-            .find(hash, |&id| self.keys.get(id as usize) == *key)
+            .find(hash, |&id| self.keys.holds(id as usize, &bytes))
             .copied()
+            .unwrap_or(NONE)
     }
 
-    /// The id of `key`, and whether it is new (then queued at `depth`).
-    fn insert(&mut self, key: [u64; W], parent: u32, choice: Choice, depth: u32) -> (u32, bool) {
-        let hash = FxBuildHasher.hash_one(key);
+    /// A table of twice the capacity, built from the keys after the old
+    /// one is freed (the table holds only ids: the keys have it all), so
+    /// that growing never holds the old and the new table at once.
+    fn grow(&mut self) {
+        let capacity = (2 * self.table.capacity()).max(1024);
+        self.table = HashTable::new();
+        let mut table = HashTable::with_capacity(capacity);
+        for id in 0..self.len() as u32 {
+            let hash = hash_key(&self.keys.get(id as usize));
+            table.insert_unique(hash, id, |_| unreachable!("sized to hold every id"));
+        }
+        self.table = table;
+    }
+
+    /// The id of `key` (whose hash is `hash`), and whether it is new (then
+    /// queued at `depth`).
+    fn insert(&mut self, key: [u64; W], hash: u64, parent: u32, choice: Choice, depth: u32) -> (u32, bool) {
+        if self.table.len() == self.table.capacity() {
+            self.grow();
+        }
         let id = self.keys.len as u32;
         let keys = &self.keys;
+        let bytes = keys.encode(&key);
         match self.table.entry(
             hash,
-            |&other| keys.get(other as usize) == key,
-            |&other| FxBuildHasher.hash_one(keys.get(other as usize)),
+            |&other| keys.holds(other as usize, &bytes),
+            |_| unreachable!("grown before it is full"),
         ) {
             hashbrown::hash_table::Entry::Occupied(entry) => return (*entry.get(), false),
             hashbrown::hash_table::Entry::Vacant(entry) => {
                 entry.insert(id);
             }
         }
-        self.keys.push(key);
+        self.keys.push(&key);
         self.parent.push(parent);
         self.choice.push(encode_choice(choice));
         if self.level_starts.len() as u32 == depth {
@@ -348,337 +527,120 @@ impl<const W: usize> Visited<W> {
         choices
     }
 
-    /// Bytes held now (capacities, not lengths, and the cycle check's
-    /// arrays to come), and the most that the next expansion's growth could
-    /// add on top (a hash table's old and new allocations coexist while it
-    /// grows).
-    fn bytes(&self, edges: &Segmented<u32>, offsets: &Segmented<u64>) -> (u64, u64) {
-        // hashbrown keeps at most 7/8 of its buckets full: 4 bytes and a
-        // control byte per bucket.
-        let table = self.table.capacity() as u64 * 8 / 7 * 5;
-        let now = table
-            + self.keys.bytes()
-            + self.parent.bytes()
-            + self.choice.bytes()
-            + edges.bytes()
-            + offsets.bytes()
-            + self.len() as u64 * CYCLE_CHECK_BYTES;
-        // At most 2 × threads new states and edges per expansion.
+    /// Bytes of the hash table now: hashbrown keeps at most 7/8 of its
+    /// buckets full, with 4 bytes and a control byte per bucket.
+    fn table_bytes(&self) -> u64 {
+        self.table.capacity() as u64 * 8 / 7 * 5
+    }
+
+    /// Bytes held now (capacities, not lengths), and the most that the next
+    /// expansion's growth could add on top (growing the table frees the old
+    /// one first: see [`Visited::grow`]).
+    fn bytes(&self) -> (u64, u64) {
+        let table = self.table_bytes();
+        let now = table + self.keys.bytes() + self.parent.bytes() + self.choice.bytes();
         let slack = 2 * crate::model::THREADS_MAX;
-        let mut growth = self.keys.growth(slack)
-            + self.parent.growth(slack)
-            + self.choice.growth(slack)
-            + edges.growth(slack)
-            + offsets.growth(1);
+        let mut growth = self.keys.growth(slack) + self.parent.growth(slack) + self.choice.growth(slack);
         if self.table.len() + slack > self.table.capacity() {
-            growth += 2 * table;
+            growth += table + 1024 * 5;
         }
         (now, growth)
     }
 }
 
-fn search<const W: usize>(
-    program: &Program,
-    oracles: &OracleSet,
-    limits: &ExploreLimits,
-    packer: &Packer,
-    symmetry: Option<&Symmetry>,
-    stop: &AtomicBool,
-) -> Exploration {
-    let canon = |state: &State| -> [u64; W] {
-        match symmetry {
-            Some(symmetry) => symmetry.canonical::<W>(packer, state).0,
-            None => packer.pack::<W>(state),
+/// Successor lists in CSR form: the edges of state `i` are
+/// `edges[offsets[i]..offsets[i + 1]]`, in expansion order.
+struct Graph {
+    offsets: Segmented<u64>,
+    edges: Segmented<u32>,
+}
+
+impl Graph {
+    fn new() -> Graph {
+        let mut offsets = Segmented::new();
+        offsets.push(0);
+        Graph {
+            offsets,
+            edges: Segmented::new(),
         }
-    };
-    let mut visited: Visited<W> = Visited {
-        keys: Segmented::new(),
-        table: HashTable::new(),
-        parent: Segmented::new(),
-        choice: Segmented::new(),
-        level_starts: Vec::new(),
-    };
-    visited.insert(
-        canon(&program.initial),
-        u32::MAX,
-        Choice {
-            thread: 0,
-            fire: false,
-        },
-        0,
-    );
-    // Successor lists in CSR form: edges of state i are edges[offsets[i]..offsets[i+1]].
-    let mut offsets: Segmented<u64> = Segmented::new();
-    offsets.push(0);
-    let mut edges: Segmented<u32> = Segmented::new();
+    }
 
-    let reduction = limits.reduce.then(|| Reduction::new(program));
-    let mut first: [Option<u32>; OUTCOMES_MAX] = [None; OUTCOMES_MAX];
-    let mut limit = None;
-    let mut cursor = 0u32;
-    let mut d = 0u32;
-    let pool = (limits.jobs > 1)
-        .then(|| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(limits.jobs)
-                .build()
-                .ok()
-        })
-        .flatten();
+    fn succ(&self, i: usize) -> impl Iterator<Item = u32> + '_ {
+        (self.offsets.get(i) as usize..self.offsets.get(i + 1) as usize).map(|k| self.edges.get(k))
+    }
 
-    // Batches of the queue's front are expanded (in parallel with `jobs`)
-    // into successor lists, then merged into the visited set one state at a
-    // time in id order: the ids, parents, edges and limits are exactly those
-    // of a one-state-at-a-time search, whatever the number of workers.
-    'search: while (cursor as usize) < visited.len() {
-        // A batch never spans two levels, so that each state's depth is known.
-        let level_end = visited
-            .level_starts
-            .get(d as usize + 1)
-            .map_or(visited.len(), |&start| start as usize);
-        let take = (level_end - cursor as usize).min(BATCH);
-        let batch: Vec<[u64; W]> = (0..take).map(|i| visited.keys.get(cursor as usize + i)).collect();
-        let expand_all = |keys: &[[u64; W]]| -> Vec<Expansion<W>> {
-            keys.iter()
-                .map(|key| {
-                    expand(
-                        program,
-                        oracles,
-                        packer,
-                        &canon,
-                        symmetry,
-                        reduction.as_ref(),
-                        key,
-                    )
-                })
-                .collect()
-        };
-        let expansions: Vec<Expansion<W>> = match &pool {
-            Some(pool) => pool.install(|| {
-                use rayon::prelude::*;
-                batch
-                    .par_chunks(CHUNK)
-                    .map(expand_all)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .flatten()
-                    .collect()
-            }),
-            None => expand_all(&batch),
-        };
-        drop(batch);
-        for expansion in expansions {
-            if cursor.is_multiple_of(STOP_CHECK_STATES) && stop.load(Ordering::Relaxed) {
-                limit = Some(LimitHit::Interrupted);
-                break 'search;
-            }
-            if d > limits.steps_max {
-                // Only reachable past the step budget, where a run has already
-                // ended as step-limit: neither judged nor expanded (the run that
-                // reaches it is found as a path longer than the budget below).
-                offsets.push(edges.len as u64);
-                cursor += 1;
+    fn bytes(&self) -> u64 {
+        self.offsets.bytes() + self.edges.bytes()
+    }
+
+    fn growth(&self, slack: usize) -> u64 {
+        self.offsets.growth(1) + self.edges.growth(slack)
+    }
+}
+
+/// Per-state bytes of the step-limit check over an edge list (after the
+/// hash table is freed): Kahn's in-degrees (then heights) and queue, and
+/// on a cyclic graph two flags.
+const GRAPH_CHECK_BYTES: u64 = 4 + 4 + 1 + 1;
+/// Per-state bytes of the step-limit check that re-expands states (the hash
+/// table kept to find successors' ids): one height.
+const EXPAND_CHECK_BYTES: u64 = 4;
+
+/// What the search needs besides the visited set: the program and how its
+/// states are canonicalised and expanded.
+struct Context<'a, const W: usize> {
+    program: &'a Program,
+    packer: &'a Packer,
+    canon: &'a (dyn Fn(&State) -> [u64; W] + Sync),
+    symmetry: Option<&'a Symmetry>,
+}
+
+impl<const W: usize> Context<'_, W> {
+    /// The successors of `state` in expansion order (thread order, then the
+    /// fault not firing before firing), canonical and packed, with their
+    /// choices.
+    fn successors(&self, state: &State, movable: u32) -> Vec<([u64; W], Choice)> {
+        let (program, packer, symmetry) = (self.program, self.packer, self.symmetry);
+        // A representative whose interchangeable threads stand at distinct
+        // positions is left one when a thread outside every class steps (their
+        // positions stay sorted and distinct, so the identity is the only
+        // candidate permutation): its successor then needs packing only.
+        let untied = symmetry.is_some_and(|s| s.untied(state));
+        let mut successors = Vec::with_capacity(movable.count_ones() as usize);
+        for thread in 0..program.threads.len() {
+            if movable & (1 << thread) == 0 {
                 continue;
             }
-            for outcome in expansion.outcomes.iter() {
-                first[outcome as usize].get_or_insert(cursor);
-            }
-            // With reduction, one thread's invisible, independent next step is
-            // enough when it leads to a new state (the cycle proviso).
-            let mut reduced = false;
-            if d < limits.depth_max {
-                for &(key, choice) in &expansion.candidates {
-                    if visited.find(&key).is_some() {
-                        continue;
-                    }
-                    let (id, _) = visited.insert(key, cursor, choice, d + 1);
-                    edges.push(id);
-                    reduced = true;
-                    break;
+            let fault = exec::fault_point(program, state, thread).is_some();
+            for fire in [false, true] {
+                if fire && !fault {
+                    continue;
                 }
-            }
-            if reduced {
-            } else if expansion.movable && d >= limits.depth_max {
-                limit.get_or_insert(LimitHit::Depth(limits.depth_max));
-            } else {
-                for &(key, choice) in &expansion.successors {
-                    let (id, _) = visited.insert(key, cursor, choice, d + 1);
-                    edges.push(id);
-                }
-            }
-            offsets.push(edges.len as u64);
-            cursor += 1;
-            if visited.len() as u64 > limits.states_max {
-                limit = Some(LimitHit::States(limits.states_max));
-                break 'search;
-            }
-            // Memory is checked before it is taken: stop when the next growth
-            // of a table would pass the guard.
-            let (now, growth) = visited.bytes(&edges, &offsets);
-            if now + growth + BATCH_BYTES_PER_STATE * BATCH as u64 > limits.memory_max {
-                limit = Some(LimitHit::Memory(limits.memory_max));
-                break 'search;
+                let mut next = *state;
+                exec::step(program, &mut next, thread, fire);
+                let choice = Choice {
+                    thread: thread as u8,
+                    fire,
+                };
+                let key = if untied && symmetry.is_some_and(|s| !s.in_class(thread)) {
+                    packer.pack::<W>(&next)
+                } else {
+                    (self.canon)(&next)
+                };
+                successors.push((key, choice));
             }
         }
-        if visited.level_starts.get(d as usize + 1) == Some(&cursor) {
-            d += 1;
-        }
-    }
-    let explored = cursor as usize;
-    // The hash table is not needed past the search: free it for the cycle check.
-    visited.table = HashTable::new();
-
-    // A schedule on representatives, as one that replays on the program.
-    let concrete = |choices: Vec<Choice>| match symmetry {
-        Some(symmetry) => symmetry.lift::<W>(program, packer, &choices),
-        None => choices,
-    };
-    let mut shortest: [Option<Shortest>; OUTCOMES_MAX] = Default::default();
-    let mut outcomes = Outcomes::default();
-    for outcome in Outcome::every() {
-        if let Some(i) = first[outcome as usize] {
-            outcomes.insert(outcome);
-            shortest[outcome as usize] = Some(Shortest {
-                depth: visited.depth(i),
-                choices: concrete(visited.path(i)),
-            });
-        }
+        successors
     }
 
-    // Step-limit: only decidable over a complete graph.
-    let mut longest_run = None;
-    if limit.is_none() {
-        let n = explored;
-        let succ = |i: usize| (offsets.get(i) as usize..offsets.get(i + 1) as usize).map(|k| edges.get(k));
-        // Kahn's algorithm; `longest[i]` is the longest path from the initial state.
-        let mut indegree = vec![0u32; n];
-        for i in 0..n {
-            for t in succ(i) {
-                indegree[t as usize] += 1;
-            }
-        }
-        let mut longest = vec![0u32; n];
-        // The predecessor of each state on a longest path to it.
-        let mut via = vec![u32::MAX; n];
-        let mut queue: Vec<u32> = (0..n as u32).filter(|&i| indegree[i as usize] == 0).collect();
-        let mut removed = vec![false; n];
-        let mut head = 0;
-        while head < queue.len() {
-            let i = queue[head] as usize;
-            head += 1;
-            removed[i] = true;
-            for t in succ(i) {
-                let t = t as usize;
-                if longest[i] + 1 > longest[t] {
-                    longest[t] = longest[i] + 1;
-                    via[t] = i as u32;
-                }
-                indegree[t] -= 1;
-                if indegree[t] == 0 {
-                    queue.push(t as u32);
-                }
-            }
-        }
-        let cyclic = removed.iter().any(|r| !r);
-        if cyclic {
-            // Keep only the states from which an endless path leaves: prune,
-            // repeatedly, states with no successor left in the set.
-            let mut alive: Vec<bool> = removed.iter().map(|r| !r).collect();
-            let mut changed = true;
-            while changed {
-                changed = false;
-                for i in 0..n {
-                    if alive[i] && !succ(i).any(|t| alive[t as usize]) {
-                        alive[i] = false;
-                        changed = true;
-                    }
-                }
-            }
-            if let Some(entry) = (0..n).find(|&i| alive[i]) {
-                let mut choices = visited.path(entry as u32);
-                let entry_depth = choices.len() as u32;
-                // Around the endless part: from each state, the first
-                // successor edge that stays in it. A state's edges are its
-                // successors in expansion order (or, reduced, the one taken),
-                // so the step is the one whose canonical key is the target's.
-                let mut at = entry;
-                while choices.len() as u64 <= limits.steps_max as u64 {
-                    let target = succ(at)
-                        .find(|&t| alive[t as usize])
-                        .expect("alive states have alive successors")
-                        as usize;
-                    let from = packer.unpack::<W>(&visited.keys.get(at), &program.initial);
-                    let want = visited.keys.get(target);
-                    choices.push(successor_choice(program, &from, |s| canon(s) == want));
-                    at = target;
-                }
-                outcomes.insert(Outcome::StepLimit);
-                shortest[Outcome::StepLimit as usize] = Some(Shortest {
-                    depth: entry_depth,
-                    choices: concrete(choices),
-                });
-            }
-        } else {
-            let (deepest, length) = longest
-                .iter()
-                .enumerate()
-                .max_by_key(|(_, l)| **l)
-                .map(|(i, l)| (i, *l))
-                .unwrap_or((0, 0));
-            longest_run = Some(length);
-            if length > limits.steps_max {
-                // A run along a longest path passes the budget: walk it back
-                // and keep the first `steps_max + 1` steps (the run stops
-                // after `steps_max`, still able to move).
-                let mut on_path = vec![deepest];
-                while via[*on_path.last().expect("not empty")] != u32::MAX {
-                    on_path.push(via[*on_path.last().expect("not empty")] as usize);
-                }
-                on_path.reverse();
-                let choices: Vec<Choice> = on_path
-                    .windows(2)
-                    .take(limits.steps_max as usize + 1)
-                    .map(|w| {
-                        let from = packer.unpack::<W>(&visited.keys.get(w[0]), &program.initial);
-                        let want = visited.keys.get(w[1]);
-                        successor_choice(program, &from, |s| canon(s) == want)
-                    })
-                    .collect();
-                outcomes.insert(Outcome::StepLimit);
-                shortest[Outcome::StepLimit as usize] = Some(Shortest {
-                    depth: limits.steps_max,
-                    choices: concrete(choices),
-                });
-            }
-        }
+    fn movable(&self, state: &State) -> u32 {
+        exec::enabled_mask(self.program, state) | exec::gate_mask(self.program, state)
     }
 
-    let transitions = edges.len as u64;
-    let max_depth = visited.depth(explored.max(1) as u32 - 1);
-    let reductions = Reductions {
-        symmetry: symmetry
-            .map(|s| {
-                s.classes()
-                    .iter()
-                    .map(|class| class.iter().map(|&t| program.threads[t].name.clone()).collect())
-                    .collect()
-            })
-            .unwrap_or_default(),
-        symmetry_order: symmetry.map_or(1, Symmetry::order),
-        partial_order: limits.reduce,
-    };
-    Exploration {
-        policy: program.policy.clone(),
-        scenario: program.scenario.clone(),
-        outcomes,
-        shortest,
-        states: visited.len() as u64,
-        transitions,
-        depth: max_depth,
-        longest_run,
-        limit,
-        reductions,
-        state_bytes: 8 * W as u64,
+    /// The step from `from` to the state whose canonical key is `want`.
+    fn choice_to(&self, from: &[u64; W], want: &[u64; W]) -> Choice {
+        let from = self.packer.unpack::<W>(from, &self.program.initial);
+        successor_choice(self.program, &from, |s| (self.canon)(s) == *want)
     }
 }
 
@@ -686,8 +648,8 @@ fn search<const W: usize>(
 const BATCH: usize = 1 << 16;
 const CHUNK: usize = 1 << 10;
 /// Transient bytes per state of a batch: its key and its expansion
-/// (successor keys and choices, about four per state).
-const BATCH_BYTES_PER_STATE: u64 = 256;
+/// (successor keys, choices, hashes and ids, about four per state).
+const BATCH_BYTES_PER_STATE: u64 = 512;
 
 /// One state's expansion: what the oracles say of it and its successors,
 /// canonical and packed. Computed apart from the visited set (in parallel).
@@ -698,30 +660,19 @@ struct Expansion<const W: usize> {
     /// thread order (the first one new to the visited set is).
     candidates: Vec<([u64; W], Choice)>,
     successors: Vec<([u64; W], Choice)>,
+    /// Per successor: its hash, and its id if the visited set held it
+    /// before the batch was merged (looked up in parallel, read-only).
+    found: Vec<(u64, u32)>,
 }
 
 fn expand<const W: usize>(
-    program: &Program,
+    ctx: &Context<'_, W>,
     oracles: &OracleSet,
-    packer: &Packer,
-    canon: &(impl Fn(&State) -> [u64; W] + Sync),
-    symmetry: Option<&Symmetry>,
     reduction: Option<&Reduction>,
     key: &[u64; W],
 ) -> Expansion<W> {
-    let state = packer.unpack::<W>(key, &program.initial);
-    // A representative whose interchangeable threads stand at distinct
-    // positions is left one when a thread outside every class steps (their
-    // positions stay sorted and distinct, so the identity is the only
-    // candidate permutation): its successor then needs packing only.
-    let untied = symmetry.is_some_and(|s| s.untied(&state));
-    let canon_after = |next: &State, thread: usize| {
-        if untied && symmetry.is_some_and(|s| !s.in_class(thread)) {
-            packer.pack::<W>(next)
-        } else {
-            canon(next)
-        }
-    };
+    let program = ctx.program;
+    let state = ctx.packer.unpack::<W>(key, &program.initial);
     // Outcomes that hold however the run continues.
     let mut outcomes = oracles.judge(&RunEnd {
         program,
@@ -744,6 +695,7 @@ fn expand<const W: usize>(
     let movable = enabled | gates;
     let mut candidates = Vec::new();
     if let Some(reduction) = reduction.filter(|_| movable != 0) {
+        let untied = ctx.symmetry.is_some_and(|s| s.untied(&state));
         for thread in reduction.candidates(program, &state, enabled) {
             let mut next = state;
             exec::step(program, &mut next, thread, false);
@@ -751,34 +703,503 @@ fn expand<const W: usize>(
                 thread: thread as u8,
                 fire: false,
             };
-            candidates.push((canon_after(&next, thread), choice));
-        }
-    }
-    let mut successors = Vec::with_capacity(movable.count_ones() as usize);
-    for thread in 0..program.threads.len() {
-        if movable & (1 << thread) == 0 {
-            continue;
-        }
-        let fault = exec::fault_point(program, &state, thread).is_some();
-        for fire in [false, true] {
-            if fire && !fault {
-                continue;
-            }
-            let mut next = state;
-            exec::step(program, &mut next, thread, fire);
-            let choice = Choice {
-                thread: thread as u8,
-                fire,
+            let key = if untied && ctx.symmetry.is_some_and(|s| !s.in_class(thread)) {
+                ctx.packer.pack::<W>(&next)
+            } else {
+                (ctx.canon)(&next)
             };
-            successors.push((canon_after(&next, thread), choice));
+            candidates.push((key, choice));
         }
     }
     Expansion {
         outcomes,
         movable: movable != 0,
         candidates,
-        successors,
+        successors: ctx.successors(&state, movable),
+        found: Vec::new(),
     }
+}
+
+fn search<const W: usize>(
+    program: &Program,
+    oracles: &OracleSet,
+    limits: &ExploreLimits,
+    packer: &Packer,
+    symmetry: Option<&Symmetry>,
+    stop: &AtomicBool,
+) -> Exploration {
+    let canon = |state: &State| -> [u64; W] {
+        match symmetry {
+            Some(symmetry) => symmetry.canonical::<W>(packer, state).0,
+            None => packer.pack::<W>(state),
+        }
+    };
+    let ctx = Context {
+        program,
+        packer,
+        canon: &canon,
+        symmetry,
+    };
+    let mut visited: Visited<W> = Visited::new(packer.bits);
+    let initial = canon(&program.initial);
+    visited.insert(
+        initial,
+        hash_key(&initial),
+        u32::MAX,
+        Choice {
+            thread: 0,
+            fire: false,
+        },
+        0,
+    );
+    // The edge list makes the step-limit check after the search a walk over
+    // memory; it is kept while it fits under the memory guard, and dropped
+    // when it no longer does (the check then re-expands states from their
+    // keys: the same verdicts and witnesses, more time). Partial-order
+    // reduction needs it: which successor a reduced state took depends on
+    // the visited set at the time.
+    let mut graph = (limits.keep_edges || limits.reduce).then(Graph::new);
+    let mut transitions = 0u64;
+
+    let reduction = limits.reduce.then(|| Reduction::new(program));
+    let mut first: [Option<u32>; OUTCOMES_MAX] = [None; OUTCOMES_MAX];
+    let mut limit = None;
+    let mut cursor = 0u32;
+    let mut d = 0u32;
+    let pool = (limits.jobs > 1)
+        .then(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(limits.jobs)
+                .build()
+                .ok()
+        })
+        .flatten();
+
+    // Batches of the queue's front are expanded (in parallel with `jobs`)
+    // into successor lists, whose ids are looked up in the visited set
+    // (read-only, also in parallel), then merged into the visited set one
+    // state at a time in id order: the ids, parents, edges and limits are
+    // exactly those of a one-state-at-a-time search, whatever the number of
+    // workers.
+    'search: while (cursor as usize) < visited.len() {
+        // A batch never spans two levels, so that each state's depth is known.
+        let level_end = visited
+            .level_starts
+            .get(d as usize + 1)
+            .map_or(visited.len(), |&start| start as usize);
+        let take = (level_end - cursor as usize).min(BATCH);
+        let batch: Vec<[u64; W]> = (0..take).map(|i| visited.keys.get(cursor as usize + i)).collect();
+        let expansions: Vec<Expansion<W>> = {
+            let visited = &visited;
+            let ctx = &ctx;
+            let reduction = reduction.as_ref();
+            let expand_all = |keys: &[[u64; W]]| -> Vec<Expansion<W>> {
+                keys.iter()
+                    .map(|key| {
+                        let mut expansion = expand(ctx, oracles, reduction, key);
+                        expansion.found = expansion
+                            .successors
+                            .iter()
+                            .map(|(key, _)| {
+                                let hash = hash_key(key);
+                                (hash, visited.find(hash, key))
+                            })
+                            .collect();
+                        expansion
+                    })
+                    .collect()
+            };
+            match &pool {
+                Some(pool) => pool.install(|| {
+                    use rayon::prelude::*;
+                    batch
+                        .par_chunks(CHUNK)
+                        .map(expand_all)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .flatten()
+                        .collect()
+                }),
+                None => expand_all(&batch),
+            }
+        };
+        drop(batch);
+        for expansion in expansions {
+            if cursor.is_multiple_of(STOP_CHECK_STATES) && stop.load(Ordering::Relaxed) {
+                limit = Some(LimitHit::Interrupted);
+                break 'search;
+            }
+            if d > limits.steps_max {
+                // Only reachable past the step budget, where a run has already
+                // ended as step-limit: neither judged nor expanded (the run that
+                // reaches it is found as a path longer than the budget below).
+                if let Some(graph) = &mut graph {
+                    graph.offsets.push(graph.edges.len as u64);
+                }
+                cursor += 1;
+                continue;
+            }
+            for outcome in expansion.outcomes.iter() {
+                first[outcome as usize].get_or_insert(cursor);
+            }
+            // With reduction, one thread's invisible, independent next step is
+            // enough when it leads to a new state (the cycle proviso).
+            let mut reduced = false;
+            if d < limits.depth_max {
+                for &(key, choice) in &expansion.candidates {
+                    let hash = hash_key(&key);
+                    if visited.find(hash, &key) != NONE {
+                        continue;
+                    }
+                    let (id, _) = visited.insert(key, hash, cursor, choice, d + 1);
+                    if let Some(graph) = &mut graph {
+                        graph.edges.push(id);
+                    }
+                    transitions += 1;
+                    reduced = true;
+                    break;
+                }
+            }
+            if reduced {
+            } else if expansion.movable && d >= limits.depth_max {
+                limit.get_or_insert(LimitHit::Depth(limits.depth_max));
+            } else {
+                for (&(key, choice), &(hash, known)) in expansion.successors.iter().zip(&expansion.found) {
+                    // Known before the batch: no need to hash and probe again.
+                    let id = if known != NONE {
+                        known
+                    } else {
+                        visited.insert(key, hash, cursor, choice, d + 1).0
+                    };
+                    if let Some(graph) = &mut graph {
+                        graph.edges.push(id);
+                    }
+                    transitions += 1;
+                }
+            }
+            if let Some(graph) = &mut graph {
+                graph.offsets.push(graph.edges.len as u64);
+            }
+            cursor += 1;
+            if visited.len() as u64 > limits.states_max {
+                limit = Some(LimitHit::States(limits.states_max));
+                break 'search;
+            }
+            // Memory is checked before it is taken: stop when the next growth
+            // of a table, or the step-limit check after the search, would pass
+            // the guard. The edge list goes first.
+            let (now, growth) = visited.bytes();
+            let n = visited.len() as u64;
+            let base = now + growth + BATCH_BYTES_PER_STATE * BATCH as u64;
+            let with_graph = graph.as_ref().map(|g| {
+                let during = base + g.bytes() + g.growth(2 * crate::model::THREADS_MAX);
+                // The check over the edge list runs after the table is freed.
+                let after = now - visited.table_bytes() + g.bytes() + GRAPH_CHECK_BYTES * n;
+                during.max(after)
+            });
+            let without_graph = base + EXPAND_CHECK_BYTES * n;
+            match with_graph {
+                Some(bytes) if bytes <= limits.memory_max => {}
+                Some(_) if reduction.is_none() && without_graph <= limits.memory_max => graph = None,
+                _ if graph.is_none() && without_graph <= limits.memory_max => {}
+                _ => {
+                    limit = Some(LimitHit::Memory(limits.memory_max));
+                    break 'search;
+                }
+            }
+        }
+        if visited.level_starts.get(d as usize + 1) == Some(&cursor) {
+            d += 1;
+        }
+    }
+    let explored = cursor as usize;
+
+    // A schedule on representatives, as one that replays on the program.
+    let concrete = |choices: Vec<Choice>| match symmetry {
+        Some(symmetry) => symmetry.lift::<W>(program, packer, &choices),
+        None => choices,
+    };
+    let mut shortest: [Option<Shortest>; OUTCOMES_MAX] = Default::default();
+    let mut outcomes = Outcomes::default();
+    for outcome in Outcome::every() {
+        if let Some(i) = first[outcome as usize] {
+            outcomes.insert(outcome);
+            shortest[outcome as usize] = Some(Shortest {
+                depth: visited.depth(i),
+                choices: concrete(visited.path(i)),
+            });
+        }
+    }
+
+    // Step-limit: only decidable over a complete graph.
+    let mut longest_run = None;
+    if limit.is_none() {
+        match step_limit(&ctx, &mut visited, graph, transitions, limits) {
+            Ok(StepLimit::Acyclic { longest, witness }) => {
+                longest_run = Some(longest);
+                if let Some(choices) = witness {
+                    outcomes.insert(Outcome::StepLimit);
+                    shortest[Outcome::StepLimit as usize] = Some(Shortest {
+                        depth: limits.steps_max,
+                        choices: concrete(choices),
+                    });
+                }
+            }
+            Ok(StepLimit::Cyclic { entry_depth, choices }) => {
+                outcomes.insert(Outcome::StepLimit);
+                shortest[Outcome::StepLimit as usize] = Some(Shortest {
+                    depth: entry_depth,
+                    choices: concrete(choices),
+                });
+            }
+            Err(hit) => limit = Some(hit),
+        }
+    }
+
+    let max_depth = visited.depth(explored.max(1) as u32 - 1);
+    Exploration {
+        policy: program.policy.clone(),
+        scenario: program.scenario.clone(),
+        outcomes,
+        shortest,
+        states: visited.len() as u64,
+        transitions,
+        depth: max_depth,
+        longest_run,
+        limit,
+        reductions: reductions(program, symmetry, limits, None),
+        state_bytes: visited.keys.width as u64,
+    }
+}
+
+fn reductions(
+    program: &Program,
+    symmetry: Option<&Symmetry>,
+    limits: &ExploreLimits,
+    hash_compaction: Option<HashCompaction>,
+) -> Reductions {
+    Reductions {
+        symmetry: symmetry
+            .map(|s| {
+                s.classes()
+                    .iter()
+                    .map(|class| class.iter().map(|&t| program.threads[t].name.clone()).collect())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        symmetry_order: symmetry.map_or(1, Symmetry::order),
+        partial_order: limits.reduce,
+        hash_compaction,
+    }
+}
+
+/// What the step-limit check found.
+enum StepLimit {
+    /// No endless run; the longest run, and a run past the budget along a
+    /// longest path if the longest is longer than the budget.
+    Acyclic {
+        longest: u32,
+        witness: Option<Vec<Choice>>,
+    },
+    /// An endless run: a path into it and around it past the budget.
+    Cyclic { entry_depth: u32, choices: Vec<Choice> },
+}
+
+/// Decides step-limit over the complete graph: whether it has a cycle, and
+/// otherwise its longest path. With the edge list, by Kahn's algorithm over
+/// it; without, by a depth-first search that re-expands each state from its
+/// key and finds its successors' ids in the visited set (4 bytes a state).
+/// A cycle found that way is then analysed over an edge list rebuilt by
+/// re-expansion, memory permitting (else the search reports the memory
+/// limit: step-limit is undecided).
+///
+/// The witnesses do not depend on the path taken: an acyclic one follows,
+/// from the initial state, the first successor (in expansion order) on a
+/// longest path; a cyclic one is computed over the edge list either way.
+fn step_limit<const W: usize>(
+    ctx: &Context<'_, W>,
+    visited: &mut Visited<W>,
+    graph: Option<Graph>,
+    transitions: u64,
+    limits: &ExploreLimits,
+) -> Result<StepLimit, LimitHit> {
+    let n = visited.len();
+    // States past the budget were not expanded: they have no edges.
+    let expanded = visited
+        .level_starts
+        .get(limits.steps_max as usize + 1)
+        .map_or(n, |&start| start as usize);
+    let successor_ids = |visited: &Visited<W>, i: usize| -> Vec<u32> {
+        if i >= expanded {
+            return Vec::new();
+        }
+        let key = visited.keys.get(i);
+        let state = ctx.packer.unpack::<W>(&key, &ctx.program.initial);
+        ctx.successors(&state, ctx.movable(&state))
+            .iter()
+            .map(|(key, _)| visited.find(hash_key(key), key))
+            .collect()
+    };
+    let walk = |visited: &Visited<W>, height: &dyn Fn(u32) -> u32, succ: &dyn Fn(u32) -> Vec<u32>| {
+        // A run along a longest path passes the budget: keep its first
+        // `steps_max + 1` steps (the run stops after `steps_max`, still
+        // able to move).
+        let mut choices = Vec::new();
+        let mut at = 0u32;
+        while choices.len() as u64 <= limits.steps_max as u64 {
+            let target = succ(at)
+                .into_iter()
+                .find(|&t| height(t) + 1 == height(at))
+                .expect("a state on a longest path has a successor on it");
+            choices.push(ctx.choice_to(&visited.keys.get(at as usize), &visited.keys.get(target as usize)));
+            at = target;
+        }
+        choices
+    };
+    let graph = match graph {
+        Some(graph) => graph,
+        None => {
+            // Depth-first: 0 unvisited, GREY on the stack, else height + 1.
+            const GREY: u32 = u32::MAX;
+            let mut colour = vec![0u32; n];
+            let mut stack: Vec<(u32, Vec<u32>, usize, u32)> = vec![(0, successor_ids(visited, 0), 0, 0)];
+            colour[0] = GREY;
+            let mut cyclic = false;
+            while let Some(top) = stack.last_mut() {
+                if top.2 < top.1.len() {
+                    let t = top.1[top.2];
+                    top.2 += 1;
+                    match colour[t as usize] {
+                        0 => {
+                            colour[t as usize] = GREY;
+                            let succ = successor_ids(visited, t as usize);
+                            stack.push((t, succ, 0, 0));
+                        }
+                        GREY => {
+                            cyclic = true;
+                            break;
+                        }
+                        done => top.3 = top.3.max(done),
+                    }
+                } else {
+                    let (id, _, _, best) = stack.pop().expect("not empty");
+                    colour[id as usize] = best + 1;
+                    if let Some(parent) = stack.last_mut() {
+                        parent.3 = parent.3.max(best + 1);
+                    }
+                }
+            }
+            drop(stack);
+            if !cyclic {
+                let longest = colour[0] - 1;
+                let witness = (longest > limits.steps_max).then(|| {
+                    walk(visited, &|i| colour[i as usize] - 1, &|i| {
+                        successor_ids(visited, i as usize)
+                    })
+                });
+                return Ok(StepLimit::Acyclic { longest, witness });
+            }
+            drop(colour);
+            // Rebuild the edge list, if it fits beside the visited set, and
+            // the check's arrays after the table is freed.
+            let (now, _) = visited.bytes();
+            let edges = 4 * transitions + 8 * n as u64 + 2 * (SEGMENT as u64 * 8);
+            if now + edges > limits.memory_max
+                || now - visited.table_bytes() + edges + GRAPH_CHECK_BYTES * n as u64 > limits.memory_max
+            {
+                return Err(LimitHit::Memory(limits.memory_max));
+            }
+            let mut graph = Graph::new();
+            for i in 0..n {
+                for t in successor_ids(visited, i) {
+                    graph.edges.push(t);
+                }
+                graph.offsets.push(graph.edges.len as u64);
+            }
+            graph
+        }
+    };
+    // The hash table is not needed past here: free it for the check.
+    visited.table = HashTable::new();
+    // Kahn's algorithm: a state leaves the queue once all its predecessors have.
+    let mut indegree: Segmented<u32> = Segmented::new();
+    for _ in 0..n {
+        indegree.push(0);
+    }
+    for i in 0..n {
+        for t in graph.succ(i) {
+            indegree.set(t as usize, indegree.get(t as usize) + 1);
+        }
+    }
+    let mut queue: Vec<u32> = Vec::with_capacity(n);
+    queue.extend((0..n as u32).filter(|&i| indegree.get(i as usize) == 0));
+    let mut head = 0;
+    while head < queue.len() {
+        let i = queue[head] as usize;
+        head += 1;
+        for t in graph.succ(i) {
+            let left = indegree.get(t as usize) - 1;
+            indegree.set(t as usize, left);
+            if left == 0 {
+                queue.push(t);
+            }
+        }
+    }
+    if queue.len() == n {
+        // Acyclic: heights (the longest path from each state) in reverse
+        // topological order, in the in-degrees' place (all zero now).
+        let mut height = indegree;
+        for &i in queue.iter().rev() {
+            let h = graph
+                .succ(i as usize)
+                .map(|t| height.get(t as usize) + 1)
+                .max()
+                .unwrap_or(0);
+            height.set(i as usize, h);
+        }
+        let longest = height.get(0);
+        let witness = (longest > limits.steps_max).then(|| {
+            walk(visited, &|i| height.get(i as usize), &|i| {
+                graph.succ(i as usize).collect()
+            })
+        });
+        return Ok(StepLimit::Acyclic { longest, witness });
+    }
+    drop(indegree);
+    // Keep only the states from which an endless path leaves: those Kahn's
+    // algorithm did not remove (reachable from a cycle), pruned, repeatedly,
+    // of states with no successor left in the set.
+    let mut alive = vec![true; n];
+    for &i in &queue {
+        alive[i as usize] = false;
+    }
+    drop(queue);
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for i in 0..n {
+            if alive[i] && !graph.succ(i).any(|t| alive[t as usize]) {
+                alive[i] = false;
+                changed = true;
+            }
+        }
+    }
+    let entry = (0..n).find(|&i| alive[i]).expect("a cycle's states stay alive");
+    let mut choices = visited.path(entry as u32);
+    let entry_depth = choices.len() as u32;
+    // Around the endless part: from each state, the first successor edge
+    // that stays in it. A state's edges are its successors in expansion
+    // order, so the step is the one whose canonical key is the target's.
+    let mut at = entry;
+    while choices.len() as u64 <= limits.steps_max as u64 {
+        let target = graph
+            .succ(at)
+            .find(|&t| alive[t as usize])
+            .expect("alive states have alive successors") as usize;
+        choices.push(ctx.choice_to(&visited.keys.get(at), &visited.keys.get(target)));
+        at = target;
+    }
+    Ok(StepLimit::Cyclic { entry_depth, choices })
 }
 
 /// The step from `from` to a successor that `wanted` accepts (one exists).
@@ -802,4 +1223,334 @@ fn successor_choice(program: &Program, from: &State, wanted: impl Fn(&State) -> 
         }
     }
     unreachable!("the target is a successor")
+}
+
+/// Hash compaction (opt-in, `--hash-compact`): the visited set stores a
+/// 64-bit fingerprint per state instead of the state, as SPIN's `-DHC`
+/// does. Two states with the same fingerprint are taken for one, so a state
+/// (and what only it leads to) may be omitted: the result is not exact, and
+/// says so with the probability of an omission.
+///
+/// What is still stored, and why:
+/// - the keys of the states still to expand (the current and the next
+///   breadth-first level only), since a fingerprint cannot be expanded;
+/// - each state's parent link and choice (5 bytes), so that every outcome
+///   keeps a witness, a real run that replays (each step was computed from
+///   the exact state before it);
+/// - no edge list and no keys of expanded states: the step-limit check
+///   (cycles, longest path) needs the whole graph, so it is not made; a run
+///   longer than the budget is still found when the breadth-first search
+///   reaches past it, and step-limit is otherwise reported as undecided.
+mod compact {
+    use super::*;
+
+    /// The fingerprint of a packed key: a multiply-fold hash over its words
+    /// and a final avalanche (splitmix64), never 0 (the table's empty slot).
+    #[inline]
+    pub(super) fn fingerprint<const W: usize>(key: &[u64; W]) -> u64 {
+        let fold = |a: u64, b: u64| {
+            let p = a as u128 * b as u128;
+            (p as u64) ^ (p >> 64) as u64
+        };
+        let mut h = 0x243f_6a88_85a3_08d3u64;
+        for &word in key {
+            h = fold(h ^ word, 0x9e37_79b9_7f4a_7c15);
+        }
+        h ^= h >> 30;
+        h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        h ^= h >> 27;
+        h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+        h ^= h >> 31;
+        h.max(1)
+    }
+
+    /// An open-addressing set of fingerprints (linear probing, at most 7/8
+    /// full; 0 marks an empty slot). Growing by half holds the old and the
+    /// new slots at once: the memory guard counts both.
+    pub(super) struct Fingerprints {
+        slots: Vec<u64>,
+        len: usize,
+    }
+
+    impl Fingerprints {
+        pub(super) fn new() -> Fingerprints {
+            Fingerprints {
+                slots: vec![0; 1 << 16],
+                len: 0,
+            }
+        }
+
+        #[inline]
+        fn home(&self, fp: u64) -> usize {
+            ((fp as u128 * self.slots.len() as u128) >> 64) as usize
+        }
+
+        #[inline]
+        pub(super) fn contains(&self, fp: u64) -> bool {
+            let mut i = self.home(fp);
+            loop {
+                match self.slots[i] {
+                    0 => return false,
+                    x if x == fp => return true,
+                    _ => i = if i + 1 == self.slots.len() { 0 } else { i + 1 },
+                }
+            }
+        }
+
+        /// Whether `fp` is new (then stored).
+        pub(super) fn insert(&mut self, fp: u64) -> bool {
+            if (self.len + 1) * 8 > self.slots.len() * 7 {
+                let grown = vec![0; self.slots.len() / 2 * 3];
+                let old = std::mem::replace(&mut self.slots, grown);
+                self.len = 0;
+                for fp in old.into_iter().filter(|&fp| fp != 0) {
+                    self.insert(fp);
+                }
+            }
+            let mut i = self.home(fp);
+            loop {
+                match self.slots[i] {
+                    0 => {
+                        self.slots[i] = fp;
+                        self.len += 1;
+                        return true;
+                    }
+                    x if x == fp => return false,
+                    _ => i = if i + 1 == self.slots.len() { 0 } else { i + 1 },
+                }
+            }
+        }
+
+        pub(super) fn bytes(&self) -> u64 {
+            self.slots.len() as u64 * 8
+        }
+
+        /// What the next `slack` inserts could add (the new slots; the old
+        /// ones are freed after).
+        pub(super) fn growth(&self, slack: usize) -> u64 {
+            if (self.len + slack) * 8 > self.slots.len() * 7 {
+                (self.slots.len() / 2 * 3) as u64 * 8
+            } else {
+                0
+            }
+        }
+    }
+
+    pub(super) fn search<const W: usize>(
+        program: &Program,
+        oracles: &OracleSet,
+        limits: &ExploreLimits,
+        packer: &Packer,
+        symmetry: Option<&Symmetry>,
+        stop: &AtomicBool,
+    ) -> Exploration {
+        let canon = |state: &State| -> [u64; W] {
+            match symmetry {
+                Some(symmetry) => symmetry.canonical::<W>(packer, state).0,
+                None => packer.pack::<W>(state),
+            }
+        };
+        let ctx = Context {
+            program,
+            packer,
+            canon: &canon,
+            symmetry,
+        };
+        let reduction = limits.reduce.then(|| Reduction::new(program));
+        let mut seen = Fingerprints::new();
+        let mut parent: Segmented<u32> = Segmented::new();
+        let mut choice: Segmented<u8> = Segmented::new();
+        let mut level_starts: Vec<u32> = vec![0];
+        let initial = canon(&program.initial);
+        seen.insert(fingerprint(&initial));
+        parent.push(u32::MAX);
+        choice.push(0);
+        // The keys of the level being expanded, and of the next one.
+        let mut level: Keys<W> = Keys::new(packer.bits);
+        level.push(&initial);
+        let mut next: Keys<W> = Keys::new(packer.bits);
+        let mut states = 1u64;
+        let mut transitions = 0u64;
+        let mut first: [Option<u32>; OUTCOMES_MAX] = [None; OUTCOMES_MAX];
+        let mut limit = None;
+        let mut cursor = 0u32;
+        let mut d = 0u32;
+        let pool = (limits.jobs > 1)
+            .then(|| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(limits.jobs)
+                    .build()
+                    .ok()
+            })
+            .flatten();
+        'search: while level.len > 0 {
+            if d > limits.steps_max {
+                // Past the step budget: not expanded (see the exact search).
+                break;
+            }
+            let mut done = 0;
+            while done < level.len {
+                let take = (level.len - done).min(BATCH);
+                let batch: Vec<[u64; W]> = (done..done + take).map(|i| level.get(i)).collect();
+                done += take;
+                let expansions: Vec<Expansion<W>> = {
+                    let (seen, ctx, reduction) = (&seen, &ctx, reduction.as_ref());
+                    let expand_all = |keys: &[[u64; W]]| -> Vec<Expansion<W>> {
+                        keys.iter()
+                            .map(|key| {
+                                let mut expansion = expand(ctx, oracles, reduction, key);
+                                expansion.found = expansion
+                                    .successors
+                                    .iter()
+                                    .map(|(key, _)| {
+                                        let fp = fingerprint(key);
+                                        (fp, if seen.contains(fp) { 0 } else { NONE })
+                                    })
+                                    .collect();
+                                expansion
+                            })
+                            .collect()
+                    };
+                    match &pool {
+                        Some(pool) => pool.install(|| {
+                            use rayon::prelude::*;
+                            batch
+                                .par_chunks(CHUNK)
+                                .map(expand_all)
+                                .collect::<Vec<_>>()
+                                .into_iter()
+                                .flatten()
+                                .collect()
+                        }),
+                        None => expand_all(&batch),
+                    }
+                };
+                drop(batch);
+                for expansion in expansions {
+                    if cursor.is_multiple_of(STOP_CHECK_STATES) && stop.load(Ordering::Relaxed) {
+                        limit = Some(LimitHit::Interrupted);
+                        break 'search;
+                    }
+                    for outcome in expansion.outcomes.iter() {
+                        first[outcome as usize].get_or_insert(cursor);
+                    }
+                    // A successor not seen before the batch: stored if it is
+                    // still new (it may have come earlier in the batch).
+                    macro_rules! add {
+                        ($key:expr, $fp:expr, $step:expr) => {{
+                            transitions += 1;
+                            let new = seen.insert($fp);
+                            if new {
+                                if level_starts.len() as u32 == d + 1 {
+                                    level_starts.push(states as u32);
+                                }
+                                next.push($key);
+                                parent.push(cursor);
+                                choice.push(encode_choice($step));
+                                states += 1;
+                            }
+                            new
+                        }};
+                    }
+                    let mut reduced = false;
+                    if d < limits.depth_max {
+                        for &(key, step) in &expansion.candidates {
+                            let fp = fingerprint(&key);
+                            if !seen.contains(fp) {
+                                reduced = add!(&key, fp, step);
+                                break;
+                            }
+                        }
+                    }
+                    if reduced {
+                    } else if expansion.movable && d >= limits.depth_max {
+                        limit.get_or_insert(LimitHit::Depth(limits.depth_max));
+                    } else {
+                        for (&(key, step), &(fp, known)) in expansion.successors.iter().zip(&expansion.found)
+                        {
+                            if known != NONE {
+                                transitions += 1;
+                            } else {
+                                add!(&key, fp, step);
+                            }
+                        }
+                    }
+                    cursor += 1;
+                    if states > limits.states_max {
+                        limit = Some(LimitHit::States(limits.states_max));
+                        break 'search;
+                    }
+                    let slack = 2 * crate::model::THREADS_MAX;
+                    let bytes = seen.bytes()
+                        + seen.growth(slack)
+                        + parent.bytes()
+                        + parent.growth(slack)
+                        + choice.bytes()
+                        + choice.growth(slack)
+                        + level.bytes()
+                        + next.bytes()
+                        + next.growth(slack)
+                        + BATCH_BYTES_PER_STATE * BATCH as u64;
+                    if bytes > limits.memory_max {
+                        limit = Some(LimitHit::Memory(limits.memory_max));
+                        break 'search;
+                    }
+                }
+            }
+            level = std::mem::replace(&mut next, Keys::new(packer.bits));
+            d += 1;
+        }
+        let path = |mut id: u32| {
+            let mut choices = Vec::new();
+            while parent.get(id as usize) != u32::MAX {
+                choices.push(decode_choice(choice.get(id as usize)));
+                id = parent.get(id as usize);
+            }
+            choices.reverse();
+            choices
+        };
+        let depth = |id: u32| (level_starts.partition_point(|&start| start <= id) - 1) as u32;
+        let concrete = |choices: Vec<Choice>| match symmetry {
+            Some(symmetry) => symmetry.lift::<W>(program, packer, &choices),
+            None => choices,
+        };
+        let mut shortest: [Option<Shortest>; OUTCOMES_MAX] = Default::default();
+        let mut outcomes = Outcomes::default();
+        for outcome in Outcome::every() {
+            if let Some(i) = first[outcome as usize] {
+                outcomes.insert(outcome);
+                shortest[outcome as usize] = Some(Shortest {
+                    depth: depth(i),
+                    choices: concrete(path(i)),
+                });
+            }
+        }
+        // A state past the budget: the run to its parent has used the
+        // budget and can still move.
+        let past = level_starts.get(limits.steps_max as usize + 1).copied();
+        if let Some(id) = past {
+            outcomes.insert(Outcome::StepLimit);
+            shortest[Outcome::StepLimit as usize] = Some(Shortest {
+                depth: limits.steps_max,
+                choices: concrete(path(parent.get(id as usize))),
+            });
+        }
+        let compaction = HashCompaction {
+            states,
+            step_limit_decided: past.is_some(),
+        };
+        Exploration {
+            policy: program.policy.clone(),
+            scenario: program.scenario.clone(),
+            outcomes,
+            shortest,
+            states,
+            transitions,
+            depth: (level_starts.len() - 1) as u32,
+            longest_run: None,
+            limit,
+            reductions: reductions(program, symmetry, limits, Some(compaction)),
+            state_bytes: 8,
+        }
+    }
 }

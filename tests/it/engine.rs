@@ -1008,3 +1008,164 @@ fn exhaustive_search_honours_the_step_budget() {
     );
     assert_eq!(tight.outcomes, set(&[Outcome::StepLimit]));
 }
+
+/// The cells whose step-limit check matters: every symmetric-family cell
+/// with the CLI's budget, the step-budget cells (a run longer than the
+/// budget on an acyclic graph) and an endless run (a cycle).
+fn step_limit_cells() -> Vec<(Program, u32)> {
+    let mut cells: Vec<(Program, u32)> = symmetric_family().into_iter().map(|p| (p, 1000)).collect();
+    for budget in [5, 18] {
+        cells.push((support::shipped_cell("no-block", "case3-racing"), budget));
+    }
+    let workspace = support::with_standard(
+        "policy spin {
+            freeze { lock umount write; set_level complete; unlock umount; }
+            page_mkwrite { lock_page; }
+            writeback { skip; }
+        }",
+    );
+    let policy = workspace.policy("spin").unwrap();
+    for scenario in ["case4-racing", "case3-racing"] {
+        let scenario = workspace.scenario(scenario).unwrap();
+        cells.push((program::compile(policy, scenario).unwrap(), 200));
+    }
+    cells
+}
+
+/// Dropping the edge list (the step-limit check then re-expands each state
+/// from its key) changes nothing a user sees: the same outcomes, counts,
+/// longest run and witnesses, schedule for schedule, on every cell of the
+/// family, on acyclic graphs with a run past the budget and on endless runs;
+/// and a search too big for the guard with its edge list completes without it.
+#[test]
+fn the_step_limit_check_without_an_edge_list_gives_the_same_result() {
+    let oracles = OracleSet::standard();
+    let (mut cyclic, mut past_budget) = (0, 0);
+    for (program, steps_max) in step_limit_cells() {
+        let cell = format!("{} × {} (budget {steps_max})", program.policy, program.scenario);
+        let limits = ExploreLimits {
+            steps_max,
+            ..ExploreLimits::default()
+        };
+        let with = explore::explore(&program, &oracles, &limits);
+        let without = explore::explore(
+            &program,
+            &oracles,
+            &ExploreLimits {
+                keep_edges: false,
+                ..limits
+            },
+        );
+        assert!(with.complete() && without.complete(), "{cell}");
+        assert_eq!(without.outcomes, with.outcomes, "{cell}");
+        assert_eq!(without.shortest, with.shortest, "{cell}");
+        assert_eq!(
+            (
+                without.states,
+                without.transitions,
+                without.depth,
+                without.longest_run
+            ),
+            (with.states, with.transitions, with.depth, with.longest_run),
+            "{cell}"
+        );
+        if let Some(witness) = &with.shortest[Outcome::StepLimit as usize] {
+            let (run, _) = run::replay(&program, &oracles, &witness.choices, steps_max).expect("replays");
+            assert!(run.step_limit, "{cell}: the witness runs past the budget");
+            match with.longest_run {
+                None => cyclic += 1,
+                Some(longest) => {
+                    assert!(longest > steps_max, "{cell}");
+                    past_budget += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        cyclic >= 1 && past_budget >= 2,
+        "{cyclic} cyclic, {past_budget} past the budget"
+    );
+}
+
+/// Hash compaction (opt-in) finds what the exact search finds on every cell
+/// of the family (a fingerprint collision among so few states has a
+/// probability under 10⁻⁹, and the fingerprints are deterministic), says
+/// that the result is not exact with its omission probability, and its
+/// witnesses are real runs that replay; step-limit is reported as undecided
+/// unless a run past the budget was found.
+#[test]
+fn hash_compaction_reports_what_it_does_not_prove() {
+    let oracles = OracleSet::standard();
+    for (program, steps_max) in step_limit_cells() {
+        let cell = format!("{} × {} (budget {steps_max})", program.policy, program.scenario);
+        let limits = ExploreLimits {
+            steps_max,
+            ..ExploreLimits::default()
+        };
+        let exact = explore::explore(&program, &oracles, &limits);
+        let compact = explore::explore(
+            &program,
+            &oracles,
+            &ExploreLimits {
+                hash_compact: true,
+                jobs: 2,
+                ..limits
+            },
+        );
+        assert!(exact.exact() && compact.complete() && !compact.exact(), "{cell}");
+        let compaction = compact.reductions.hash_compaction.expect("reported");
+        assert_eq!(compaction.states, exact.states, "{cell}");
+        assert!(compaction.omission_probability() < 1e-9, "{cell}");
+        assert!(
+            compact
+                .reductions
+                .describe()
+                .iter()
+                .any(|line| line.contains("NOT EXACT") && line.contains("omitted")),
+            "{cell}"
+        );
+        assert_eq!(
+            (compact.states, compact.transitions),
+            (exact.states, exact.transitions),
+            "{cell}"
+        );
+        let no_step_limit = |outcomes: Outcomes| {
+            let mut set = Outcomes::default();
+            for outcome in outcomes.iter().filter(|&o| o != Outcome::StepLimit) {
+                set.insert(outcome);
+            }
+            set
+        };
+        assert_eq!(
+            no_step_limit(compact.outcomes),
+            no_step_limit(exact.outcomes),
+            "{cell}"
+        );
+        if compaction.step_limit_decided {
+            assert!(compact.outcomes.contains(Outcome::StepLimit), "{cell}");
+            assert!(exact.outcomes.contains(Outcome::StepLimit), "{cell}");
+        } else {
+            assert!(!compact.outcomes.contains(Outcome::StepLimit), "{cell}");
+            assert!(
+                compact
+                    .reductions
+                    .describe()
+                    .iter()
+                    .any(|l| l.contains("step-limit")),
+                "{cell}"
+            );
+        }
+        for outcome in compact.outcomes.iter() {
+            let witness = compact.shortest[outcome as usize].as_ref().unwrap();
+            if outcome != Outcome::StepLimit {
+                assert_eq!(
+                    Some(witness),
+                    exact.shortest[outcome as usize].as_ref(),
+                    "{cell} {outcome}"
+                );
+            }
+            let (run, _) = run::replay(&program, &oracles, &witness.choices, steps_max).expect("replays");
+            assert!(run.outcomes.contains(outcome), "{cell} {outcome}");
+        }
+    }
+}
