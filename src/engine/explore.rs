@@ -391,13 +391,6 @@ impl<const W: usize> Keys<W> {
         self.len += 1;
     }
 
-    /// Whether id `i` holds the key encoded as `bytes`.
-    #[inline]
-    fn holds(&self, i: usize, bytes: &[u8; 8 * 11]) -> bool {
-        let at = (i % SEGMENT) * self.width;
-        self.segments[i / SEGMENT][at..at + self.width] == bytes[..self.width]
-    }
-
     #[inline]
     fn get(&self, i: usize) -> [u64; W] {
         let at = (i % SEGMENT) * self.width;
@@ -426,18 +419,57 @@ impl<const W: usize> Keys<W> {
 /// No id: a successor not in the visited set yet.
 const NONE: u32 = u32::MAX;
 
-/// The visited set and the parent links. The states not yet expanded are
-/// the ids from the cursor on: ids are given in discovery order, which is
-/// also the order of expansion.
-struct Visited<const W: usize> {
-    /// Each id's packed canonical state.
-    keys: Keys<W>,
-    /// The ids, hashed by their keys.
-    table: HashTable<u32>,
-    parent: Segmented<u32>,
-    choice: Segmented<u8>,
-    /// The first id of each breadth-first level (ids increase with depth).
-    level_starts: Vec<u32>,
+/// A 64-bit mix of a word (splitmix64's finaliser): the main table's hash
+/// of a collapsed state.
+#[inline]
+fn mix(mut x: u64) -> u64 {
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// `key`'s first `at` bits (the rest zero), and its bits from `at` on,
+/// shifted to the front.
+#[inline]
+fn split<const W: usize>(key: &[u64; W], at: u32) -> ([u64; W], [u64; W]) {
+    let (q, r) = ((at / 64) as usize, at % 64);
+    let mut head = *key;
+    for (w, word) in head.iter_mut().enumerate() {
+        if w > q || (w == q && r == 0) {
+            *word = 0;
+        } else if w == q {
+            *word &= !(u64::MAX >> r);
+        }
+    }
+    let mut tail = [0u64; W];
+    for (w, word) in tail.iter_mut().enumerate() {
+        let a = w + q;
+        if a < W {
+            *word = if r == 0 {
+                key[a]
+            } else {
+                key[a] << r | if a + 1 < W { key[a + 1] >> (64 - r) } else { 0 }
+            };
+        }
+    }
+    (head, tail)
+}
+
+/// The key that [`split`] at `at` split into `head` and `tail`.
+#[inline]
+fn join<const W: usize>(head: &[u64; W], tail: &[u64; W], at: u32) -> [u64; W] {
+    let (q, r) = ((at / 64) as usize, at % 64);
+    let mut key = *head;
+    for (w, word) in key.iter_mut().enumerate().skip(q) {
+        let b = w - q;
+        *word |= if r == 0 { tail[b] } else { tail[b] >> r };
+        if r != 0 && b >= 1 {
+            *word |= tail[b - 1] << (64 - r);
+        }
+    }
+    key
 }
 
 #[inline]
@@ -445,10 +477,100 @@ fn hash_key<const W: usize>(key: &[u64; W]) -> u64 {
     FxBuildHasher.hash_one(key)
 }
 
+/// The distinct values of one part of the states (COLLAPSE's component
+/// table), each stored once and numbered. There are few (see
+/// [`Visited`]), so they are kept whole, for fast comparison.
+struct Parts<const W: usize> {
+    values: Vec<[u64; W]>,
+    table: HashTable<u32>,
+}
+
+impl<const W: usize> Parts<W> {
+    fn new() -> Parts<W> {
+        Parts {
+            values: Vec::new(),
+            table: HashTable::new(),
+        }
+    }
+
+    #[inline]
+    fn get(&self, i: u32) -> [u64; W] {
+        self.values[i as usize]
+    }
+
+    #[inline]
+    fn find(&self, part: &[u64; W]) -> u32 {
+        self.table
+            .find(hash_key(part), |&i| self.values[i as usize] == *part)
+            .copied()
+            .unwrap_or(NONE)
+    }
+
+    fn intern(&mut self, part: &[u64; W]) -> u32 {
+        let index = self.values.len() as u32;
+        let values = &self.values;
+        match self.table.entry(
+            hash_key(part),
+            |&i| values[i as usize] == *part,
+            |&i| hash_key(&values[i as usize]),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(entry) => *entry.get(),
+            hashbrown::hash_table::Entry::Vacant(entry) => {
+                entry.insert(index);
+                self.values.push(*part);
+                index
+            }
+        }
+    }
+
+    /// Bytes now, and what the next values could add (growing, hashbrown's
+    /// table and the vector hold their old and new allocations at once).
+    fn bytes(&self, slack: usize) -> (u64, u64) {
+        let table = self.table.capacity() as u64 * 8 / 7 * 5;
+        let values = (self.values.capacity() * 8 * W) as u64;
+        let mut growth = 0;
+        if self.table.len() + slack > self.table.capacity() {
+            growth += 2 * table + 1024 * 5;
+        }
+        if self.values.len() + slack > self.values.capacity() {
+            growth += 2 * values + 1024;
+        }
+        (table + values, growth)
+    }
+}
+
+/// The visited set and the parent links. The states not yet expanded are
+/// the ids from the cursor on: ids are given in discovery order, which is
+/// also the order of expansion.
+///
+/// Each state is stored collapsed, as SPIN's COLLAPSE mode does, exactly:
+/// its packed key is split into the threads' part (positions, freeze level,
+/// `s_umount`, writer counts) and the pages' part (pages, records, fault
+/// counters); each part is numbered in its own table of distinct values,
+/// and the state is the pair of numbers, 8 bytes. Far fewer parts than
+/// states are distinct (a state is about any combination of them).
+struct Visited<const W: usize> {
+    /// Where the pages' part of a packed key starts.
+    at: u32,
+    heads: Parts<W>,
+    tails: Parts<W>,
+    /// Each id's state: its threads' part's number, then its pages'.
+    states: Segmented<u64>,
+    /// The ids, hashed by their collapsed states.
+    table: HashTable<u32>,
+    parent: Segmented<u32>,
+    choice: Segmented<u8>,
+    /// The first id of each breadth-first level (ids increase with depth).
+    level_starts: Vec<u32>,
+}
+
 impl<const W: usize> Visited<W> {
-    fn new(bits: u32) -> Visited<W> {
+    fn new(packer: &Packer) -> Visited<W> {
         Visited {
-            keys: Keys::new(bits),
+            at: packer.head_bits,
+            heads: Parts::new(),
+            tails: Parts::new(),
+            states: Segmented::new(),
             table: HashTable::new(),
             parent: Segmented::new(),
             choice: Segmented::new(),
@@ -457,45 +579,61 @@ impl<const W: usize> Visited<W> {
     }
 
     fn len(&self) -> usize {
-        self.keys.len
+        self.states.len
     }
 
-    /// The id of `key` (whose hash is `hash`), or [`NONE`].
+    /// Id `i`'s packed key.
     #[inline]
-    fn find(&self, hash: u64, key: &[u64; W]) -> u32 {
-        let bytes = self.keys.encode(key);
+    fn key(&self, i: usize) -> [u64; W] {
+        let collapsed = self.states.get(i);
+        join(
+            &self.heads.get((collapsed >> 32) as u32),
+            &self.tails.get(collapsed as u32),
+            self.at,
+        )
+    }
+
+    /// The id of `key`, or [`NONE`].
+    #[inline]
+    fn find(&self, key: &[u64; W]) -> u32 {
+        let (head, tail) = split(key, self.at);
+        let (h, t) = (self.heads.find(&head), self.tails.find(&tail));
+        if h == NONE || t == NONE {
+            return NONE;
+        }
+        let collapsed = (h as u64) << 32 | t as u64;
         self.table
-            .find(hash, |&id| self.keys.holds(id as usize, &bytes))
+            .find(mix(collapsed), |&id| self.states.get(id as usize) == collapsed)
             .copied()
             .unwrap_or(NONE)
     }
 
-    /// A table of twice the capacity, built from the keys after the old
-    /// one is freed (the table holds only ids: the keys have it all), so
+    /// A table of twice the capacity, built from the states after the old
+    /// one is freed (the table holds only ids: the states have it all), so
     /// that growing never holds the old and the new table at once.
     fn grow(&mut self) {
         let capacity = (2 * self.table.capacity()).max(1024);
         self.table = HashTable::new();
         let mut table = HashTable::with_capacity(capacity);
         for id in 0..self.len() as u32 {
-            let hash = hash_key(&self.keys.get(id as usize));
+            let hash = mix(self.states.get(id as usize));
             table.insert_unique(hash, id, |_| unreachable!("sized to hold every id"));
         }
         self.table = table;
     }
 
-    /// The id of `key` (whose hash is `hash`), and whether it is new (then
-    /// queued at `depth`).
-    fn insert(&mut self, key: [u64; W], hash: u64, parent: u32, choice: Choice, depth: u32) -> (u32, bool) {
+    /// The id of `key`, and whether it is new (then queued at `depth`).
+    fn insert(&mut self, key: [u64; W], parent: u32, choice: Choice, depth: u32) -> (u32, bool) {
         if self.table.len() == self.table.capacity() {
             self.grow();
         }
-        let id = self.keys.len as u32;
-        let keys = &self.keys;
-        let bytes = keys.encode(&key);
+        let (head, tail) = split(&key, self.at);
+        let collapsed = (self.heads.intern(&head) as u64) << 32 | self.tails.intern(&tail) as u64;
+        let id = self.len() as u32;
+        let states = &self.states;
         match self.table.entry(
-            hash,
-            |&other| keys.holds(other as usize, &bytes),
+            mix(collapsed),
+            |&other| states.get(other as usize) == collapsed,
             |_| unreachable!("grown before it is full"),
         ) {
             hashbrown::hash_table::Entry::Occupied(entry) => return (*entry.get(), false),
@@ -503,7 +641,7 @@ impl<const W: usize> Visited<W> {
                 entry.insert(id);
             }
         }
-        self.keys.push(&key);
+        self.states.push(collapsed);
         self.parent.push(parent);
         self.choice.push(encode_choice(choice));
         if self.level_starts.len() as u32 == depth {
@@ -527,20 +665,31 @@ impl<const W: usize> Visited<W> {
         choices
     }
 
-    /// Bytes of the hash table now: hashbrown keeps at most 7/8 of its
+    /// Bytes of the main table now: hashbrown keeps at most 7/8 of its
     /// buckets full, with 4 bytes and a control byte per bucket.
     fn table_bytes(&self) -> u64 {
         self.table.capacity() as u64 * 8 / 7 * 5
     }
 
+    /// Frees the main table (ids can no longer be found).
+    fn free_table(&mut self) {
+        self.table = HashTable::new();
+    }
+
     /// Bytes held now (capacities, not lengths), and the most that the next
-    /// expansion's growth could add on top (growing the table frees the old
-    /// one first: see [`Visited::grow`]).
+    /// expansion's growth could add on top (growing the main table frees
+    /// the old slots first: see [`Visited::grow`]).
     fn bytes(&self) -> (u64, u64) {
-        let table = self.table_bytes();
-        let now = table + self.keys.bytes() + self.parent.bytes() + self.choice.bytes();
         let slack = 2 * crate::model::THREADS_MAX;
-        let mut growth = self.keys.growth(slack) + self.parent.growth(slack) + self.choice.growth(slack);
+        let (heads, heads_growth) = self.heads.bytes(slack);
+        let (tails, tails_growth) = self.tails.bytes(slack);
+        let table = self.table_bytes();
+        let now = table + heads + tails + self.states.bytes() + self.parent.bytes() + self.choice.bytes();
+        let mut growth = heads_growth
+            + tails_growth
+            + self.states.growth(slack)
+            + self.parent.growth(slack)
+            + self.choice.growth(slack);
         if self.table.len() + slack > self.table.capacity() {
             growth += table + 1024 * 5;
         }
@@ -660,8 +809,9 @@ struct Expansion<const W: usize> {
     /// thread order (the first one new to the visited set is).
     candidates: Vec<([u64; W], Choice)>,
     successors: Vec<([u64; W], Choice)>,
-    /// Per successor: its hash, and its id if the visited set held it
-    /// before the batch was merged (looked up in parallel, read-only).
+    /// Per successor: its id if the visited set held it before the batch
+    /// was merged (looked up in parallel, read-only), and with hash
+    /// compaction its fingerprint.
     found: Vec<(u64, u32)>,
 }
 
@@ -740,11 +890,9 @@ fn search<const W: usize>(
         canon: &canon,
         symmetry,
     };
-    let mut visited: Visited<W> = Visited::new(packer.bits);
-    let initial = canon(&program.initial);
+    let mut visited: Visited<W> = Visited::new(packer);
     visited.insert(
-        initial,
-        hash_key(&initial),
+        canon(&program.initial),
         u32::MAX,
         Choice {
             thread: 0,
@@ -788,7 +936,7 @@ fn search<const W: usize>(
             .get(d as usize + 1)
             .map_or(visited.len(), |&start| start as usize);
         let take = (level_end - cursor as usize).min(BATCH);
-        let batch: Vec<[u64; W]> = (0..take).map(|i| visited.keys.get(cursor as usize + i)).collect();
+        let batch: Vec<[u64; W]> = (0..take).map(|i| visited.key(cursor as usize + i)).collect();
         let expansions: Vec<Expansion<W>> = {
             let visited = &visited;
             let ctx = &ctx;
@@ -800,10 +948,7 @@ fn search<const W: usize>(
                         expansion.found = expansion
                             .successors
                             .iter()
-                            .map(|(key, _)| {
-                                let hash = hash_key(key);
-                                (hash, visited.find(hash, key))
-                            })
+                            .map(|(key, _)| (0, visited.find(key)))
                             .collect();
                         expansion
                     })
@@ -847,11 +992,10 @@ fn search<const W: usize>(
             let mut reduced = false;
             if d < limits.depth_max {
                 for &(key, choice) in &expansion.candidates {
-                    let hash = hash_key(&key);
-                    if visited.find(hash, &key) != NONE {
+                    if visited.find(&key) != NONE {
                         continue;
                     }
-                    let (id, _) = visited.insert(key, hash, cursor, choice, d + 1);
+                    let (id, _) = visited.insert(key, cursor, choice, d + 1);
                     if let Some(graph) = &mut graph {
                         graph.edges.push(id);
                     }
@@ -864,12 +1008,12 @@ fn search<const W: usize>(
             } else if expansion.movable && d >= limits.depth_max {
                 limit.get_or_insert(LimitHit::Depth(limits.depth_max));
             } else {
-                for (&(key, choice), &(hash, known)) in expansion.successors.iter().zip(&expansion.found) {
-                    // Known before the batch: no need to hash and probe again.
+                for (&(key, choice), &(_, known)) in expansion.successors.iter().zip(&expansion.found) {
+                    // Known before the batch: no need to look it up again.
                     let id = if known != NONE {
                         known
                     } else {
-                        visited.insert(key, hash, cursor, choice, d + 1).0
+                        visited.insert(key, cursor, choice, d + 1).0
                     };
                     if let Some(graph) = &mut graph {
                         graph.edges.push(id);
@@ -968,7 +1112,7 @@ fn search<const W: usize>(
         longest_run,
         limit,
         reductions: reductions(program, symmetry, limits, None),
-        state_bytes: visited.keys.width as u64,
+        state_bytes: 8,
     }
 }
 
@@ -1033,11 +1177,11 @@ fn step_limit<const W: usize>(
         if i >= expanded {
             return Vec::new();
         }
-        let key = visited.keys.get(i);
+        let key = visited.key(i);
         let state = ctx.packer.unpack::<W>(&key, &ctx.program.initial);
         ctx.successors(&state, ctx.movable(&state))
             .iter()
-            .map(|(key, _)| visited.find(hash_key(key), key))
+            .map(|(key, _)| visited.find(key))
             .collect()
     };
     let walk = |visited: &Visited<W>, height: &dyn Fn(u32) -> u32, succ: &dyn Fn(u32) -> Vec<u32>| {
@@ -1051,7 +1195,7 @@ fn step_limit<const W: usize>(
                 .into_iter()
                 .find(|&t| height(t) + 1 == height(at))
                 .expect("a state on a longest path has a successor on it");
-            choices.push(ctx.choice_to(&visited.keys.get(at as usize), &visited.keys.get(target as usize)));
+            choices.push(ctx.choice_to(&visited.key(at as usize), &visited.key(target as usize)));
             at = target;
         }
         choices
@@ -1120,7 +1264,7 @@ fn step_limit<const W: usize>(
         }
     };
     // The hash table is not needed past here: free it for the check.
-    visited.table = HashTable::new();
+    visited.free_table();
     // Kahn's algorithm: a state leaves the queue once all its predecessors have.
     let mut indegree: Segmented<u32> = Segmented::new();
     for _ in 0..n {
@@ -1196,7 +1340,7 @@ fn step_limit<const W: usize>(
             .succ(at)
             .find(|&t| alive[t as usize])
             .expect("alive states have alive successors") as usize;
-        choices.push(ctx.choice_to(&visited.keys.get(at), &visited.keys.get(target)));
+        choices.push(ctx.choice_to(&visited.key(at), &visited.key(target)));
         at = target;
     }
     Ok(StepLimit::Cyclic { entry_depth, choices })
@@ -1551,6 +1695,35 @@ mod compact {
             limit,
             reductions: reductions(program, symmetry, limits, Some(compaction)),
             state_bytes: 8,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Splitting a key at any bit and joining the parts gives it back, and
+    /// the parts hold exactly the bits before and from the split.
+    #[test]
+    fn split_and_join_are_inverse_at_every_bit() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..200 {
+            let mut key = [0u64; 3];
+            for word in &mut key {
+                seed = mix(seed.wrapping_add(0x9e37_79b9_7f4a_7c15));
+                *word = seed;
+            }
+            for at in 0..=192 {
+                let (head, tail) = split(&key, at);
+                assert_eq!(join(&head, &tail, at), key, "at {at}");
+                // The head keeps the first `at` bits, the tail starts with bit `at`.
+                let bit = |k: &[u64; 3], i: u32| k[(i / 64) as usize] >> (63 - i % 64) & 1;
+                for i in 0..192 {
+                    assert_eq!(bit(&head, i), if i < at { bit(&key, i) } else { 0 });
+                    assert_eq!(bit(&tail, i), if i + at < 192 { bit(&key, i + at) } else { 0 });
+                }
+            }
         }
     }
 }

@@ -47,6 +47,9 @@ pub struct Packer {
     from_index: Vec<u8>,
     /// Total bits of one packed state.
     pub bits: u32,
+    /// Bits of the threads' part (positions, freeze level, `s_umount`,
+    /// writer counts), which comes first; the pages' part follows.
+    pub head_bits: u32,
 }
 
 /// Writes fields from the most significant bit of word 0 on, through a
@@ -184,6 +187,7 @@ impl Packer {
             to_index: [0; 256],
             from_index: values,
             bits: 0,
+            head_bits: 0,
         };
         if plugin {
             packer.pc_bits = 16;
@@ -210,11 +214,12 @@ impl Packer {
             + threads as u32
             + 3 * packer.value_bits
             + 1;
-        packer.bits = threads as u32 * packer.pc_bits
+        packer.head_bits = threads as u32 * packer.pc_bits
             + packer.level_bits
             + threads as u32
             + packer.owner_bits
-            + packer.writer_bits.iter().sum::<u32>()
+            + packer.writer_bits.iter().sum::<u32>();
+        packer.bits = packer.head_bits
             + pages as u32 * per_page
             + packer.records_bits
             + packer.fault_bits.iter().sum::<u32>();
@@ -247,6 +252,11 @@ impl Packer {
         for (l, &width) in self.writer_bits.iter().enumerate() {
             w.put(state.writers[l] as u64, width);
         }
+        debug_assert_eq!(
+            w.word as u32 * 64 + w.held,
+            self.head_bits,
+            "Packer::head_bits counts the threads' part"
+        );
         for p in 0..self.pages {
             let page = &state.pages[p];
             w.put(page.flags as u64, self.flags_bits);
