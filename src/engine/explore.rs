@@ -232,17 +232,19 @@ impl Exploration {
     }
 }
 
-/// Bytes one stored state costs besides its packed key: its visited-set
-/// slot's id and control byte, its parent link and choice, and the step-limit
-/// check's height. The search also keeps an edge list (4 bytes a transition
-/// and 8 a state) while it fits under the memory guard, and the guard counts
-/// the real capacities of the tables, which are up to twice the states.
+/// Bytes one stored state costs besides its collapsed key (8 bytes, see
+/// [`Visited`]): its visited-set slot's id and control byte, its parent
+/// link and choice, and the step-limit check's height. The search also
+/// keeps an edge list (4 bytes a transition and 8 a state) while it fits
+/// under the memory guard; the tables of distinct parts come on top, and
+/// the hash table's capacity is up to twice the states.
 pub const BYTES_PER_STATE_BESIDES_KEY: u64 = 4 + 1 + 4 + 1 + 4;
 
-/// Bytes one stored state of `program` costs at the least (without an edge
-/// list): see [`BYTES_PER_STATE_BESIDES_KEY`].
-pub fn bytes_per_state(program: &Program) -> u64 {
-    Packer::new(program).bits.div_ceil(8) as u64 + BYTES_PER_STATE_BESIDES_KEY
+/// Bytes one stored state costs at the least (without an edge list): see
+/// [`BYTES_PER_STATE_BESIDES_KEY`]. The same for every program, since
+/// states are collapsed to 8 bytes.
+pub fn bytes_per_state(_program: &Program) -> u64 {
+    8 + BYTES_PER_STATE_BESIDES_KEY
 }
 
 /// Explores `program` completely (or up to `limits`).
@@ -1044,7 +1046,10 @@ fn search<const W: usize>(
             let without_graph = base + EXPAND_CHECK_BYTES * n;
             match with_graph {
                 Some(bytes) if bytes <= limits.memory_max => {}
-                Some(_) if reduction.is_none() && without_graph <= limits.memory_max => graph = None,
+                Some(_) if reduction.is_none() && without_graph <= limits.memory_max => {
+                    graph = None;
+                    release_freed_memory();
+                }
                 _ if graph.is_none() && without_graph <= limits.memory_max => {}
                 _ => {
                     limit = Some(LimitHit::Memory(limits.memory_max));
@@ -1134,6 +1139,20 @@ fn reductions(
         symmetry_order: symmetry.map_or(1, Symmetry::order),
         partial_order: limits.reduce,
         hash_compaction,
+    }
+}
+
+/// Gives memory just freed back to the system. The allocator keeps freed
+/// blocks of the heap for reuse, so the edge list's segments, once dropped,
+/// would still count in the process's resident memory, and the step-limit
+/// check's arrays would come on top of them: past the memory guard, which
+/// counts what the search holds.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages of the heap to the
+    // system; it touches no memory in use.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
@@ -1265,6 +1284,7 @@ fn step_limit<const W: usize>(
     };
     // The hash table is not needed past here: free it for the check.
     visited.free_table();
+    release_freed_memory();
     // Kahn's algorithm: a state leaves the queue once all its predecessors have.
     let mut indegree: Segmented<u32> = Segmented::new();
     for _ in 0..n {
