@@ -284,3 +284,35 @@ fn a_policy_anywhere_can_extend_a_shipped_one() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("ff::missing-parent"));
 }
+
+/// `explore --hash-compact` says, in the text a user reads, that its result
+/// is not exact, with the omission probability and the undecided
+/// step-limit; and its output is the same for any number of workers.
+#[test]
+fn hash_compaction_says_it_is_not_exact() {
+    let text = stdout_of(&["explore", "sigbus", "case4-racing", "--hash-compact"]);
+    insta::assert_snapshot!("explore_hash_compact", text);
+    let json = stdout_of(&[
+        "explore",
+        "sigbus",
+        "case4-racing",
+        "--hash-compact",
+        "--format",
+        "json",
+    ]);
+    assert!(json.contains("hash compaction: NOT EXACT"), "{json}");
+    assert_same(
+        &json,
+        &stdout_of(&[
+            "explore",
+            "sigbus",
+            "case4-racing",
+            "--hash-compact",
+            "--format",
+            "json",
+            "--jobs",
+            "2",
+        ]),
+        "--hash-compact --jobs 2",
+    );
+}
