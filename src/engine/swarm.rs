@@ -524,8 +524,8 @@ fn member_w<const W: usize>(
             None => raw,
         };
         let found_steps = choices.len() as u32;
-        let shrunk = config
-            .shrink
+        // An interrupted member reports its witnesses as found.
+        let shrunk = (config.shrink && !stop.load(Ordering::Relaxed))
             .then(|| shrink::shrink(program, oracles, &choices, outcome, config.steps_max).ok())
             .flatten();
         let (choices, outcomes) = match shrunk {
