@@ -36,7 +36,7 @@ pub(super) struct SwarmArgs {
     scenario: String,
     #[command(flatten)]
     swarm: SwarmFlags,
-    /// Output format: text for a terminal, or JSON (docs/json.md, `freezefuzz-swarm/1`).
+    /// Output format: `table` (text for a terminal), `markdown` (that text in a code block) or JSON (docs/json.md, `freezefuzz-swarm/1`).
     #[arg(long, value_enum, default_value_t = Format::Table, help_heading = "Output")]
     format: Format,
     /// Optional oracles to turn on (repeatable): dirty-at-freeze.
