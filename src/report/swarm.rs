@@ -415,15 +415,15 @@ pub fn text(report: &SwarmReport) -> String {
         c.hashes
     );
     if report.partial {
+        let finished = report.members.iter().filter(|m| !m.partial).count();
         let _ = writeln!(
             out,
-            "PARTIAL: {} of {} members{}",
-            report.members.iter().filter(|m| !m.partial).count(),
+            "PARTIAL: {finished} members finished, of the {} this swarm has{}",
             c.members,
             if report.members.iter().any(|m| m.partial) {
-                " finished (interrupted)"
+                " (interrupted)"
             } else {
-                " in this document (a merge of only some shards)"
+                " (a merge of only some shards)"
             }
         );
     }

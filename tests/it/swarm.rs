@@ -119,7 +119,38 @@ fn members_find_no_block_frozen_write_and_not_mainlines() {
 #[test]
 fn swarm_outcomes_are_a_subset_of_the_exact_outcomes() {
     let workspace = support::shipped();
-    let programs = support::shipped_programs(&workspace);
+    let mut programs = support::shipped_programs(&workspace);
+    // And a generated family with interchangeable users (canonical states,
+    // lost-write's "last value stored" permuted with them).
+    let mut text: String = support::shipped_files()
+        .iter()
+        .map(|f| std::fs::read_to_string(f).expect("reads") + "\n")
+        .collect();
+    text += "scenario p1-u2-c2 {
+            page p0 { cached; buffers = mapped; pte = readonly; }
+            thread user0 { store p0 2; munmap p0; }
+            thread user1 { store p0 3; munmap p0; }
+            thread freezer { freeze; thaw; freeze; thaw; }
+            flusher;
+        }
+        scenario p2-u3-c1 {
+            page p0 { cached; buffers = mapped; pte = readonly; }
+            page p1 { cached; }
+            thread user0 { store p0 2; store p1 2; munmap p0; munmap p1; }
+            thread user1 { store p0 3; store p1 3; munmap p0; munmap p1; }
+            thread user2 { store p0 4; store p1 4; munmap p0; munmap p1; }
+            thread freezer { freeze; thaw; }
+            flusher;
+        }";
+    let family = freezefuzz::dsl::load_str("family.ff", &text).expect("the family loads");
+    for scenario in ["p1-u2-c2", "p2-u3-c1"] {
+        for policy in ["skip-frozen", "no-block", "sigbus"] {
+            let policy = family.policy(policy).expect("a policy");
+            programs.push(
+                program::compile(policy, family.scenario(scenario).expect("scenario")).expect("compiles"),
+            );
+        }
+    }
     let oracles = OracleSet::standard();
     let configs = [
         config(2),
