@@ -327,6 +327,10 @@ pub fn member_command(report: &SwarmReport, index: u32) -> String {
 fn ratio(value: f64) -> String {
     if value == 0.0 {
         "0".into()
+    } else if value >= 100.0 {
+        format!("{value:.0}")
+    } else if value >= 1.0 {
+        format!("{value:.2}")
     } else if value >= 0.001 {
         format!("{value:.4}")
     } else {
@@ -562,4 +566,114 @@ pub fn merge(reports: &[(String, SwarmReport)]) -> Result<SwarmReport, String> {
     merged.partial = !complete || reports.iter().any(|(_, r)| r.partial);
     summarize(&mut merged);
     Ok(merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Shard `index` of `count` of a 4-member swarm, its members' states
+    /// being 10 × index + 1.
+    fn shard(index: u32, count: u32) -> SwarmReport {
+        let members = shard_members(4, Shard { index, count })
+            .map(|i| MemberReport {
+                index: i,
+                seed: format!("{i:#018x}"),
+                depth_bound: 10,
+                states: 10 * i as u64 + 1,
+                transitions: 20,
+                bits_set: 3,
+                fill: 0.0,
+                depth_cuts: i as u64 % 2,
+                deepest: 5,
+                limit: None,
+                partial: false,
+                witnesses: BTreeMap::from([(
+                    "frozen-write".to_string(),
+                    MemberWitnessReport {
+                        steps: 9 - i % 2,
+                        found_steps: 12,
+                        outcomes: "frozen-write".into(),
+                        schedule: format!("user*{}", 9 - i % 2),
+                    },
+                )]),
+            })
+            .collect();
+        let mut report = SwarmReport {
+            schema: SCHEMA.into(),
+            exhaustive: false,
+            policy: "p".into(),
+            scenario: "s".into(),
+            config: SwarmInfo {
+                seed: 1,
+                members: 4,
+                member_states: 100,
+                bits: 1 << 23,
+                hashes: 3,
+                max_depth: 10,
+                steps_max: 1000,
+                symmetry: true,
+                shrink: true,
+                oracles: vec![],
+                files: vec![],
+                faults: None,
+            },
+            shard: format!("{index}/{count}"),
+            partial: false,
+            reductions: vec![],
+            members,
+            summary: Summary::default(),
+        };
+        summarize(&mut report);
+        report
+    }
+
+    fn named(reports: Vec<SwarmReport>) -> Vec<(String, SwarmReport)> {
+        reports
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| (format!("s{i}.json"), r))
+            .collect()
+    }
+
+    #[test]
+    fn a_merge_of_every_shard_is_the_whole_swarm() {
+        let merged = merge(&named(vec![shard(1, 2), shard(0, 2)])).expect("merges");
+        assert_eq!(merged, shard(0, 1));
+        assert_eq!(merged.summary.states, 1 + 11 + 21 + 31);
+        assert_eq!(merged.summary.members_cut, 2);
+        // The shortest witness, ties to the lowest member.
+        assert_eq!(merged.summary.witnesses["frozen-write"].member, 1);
+    }
+
+    #[test]
+    fn bad_sets_of_shards_are_refused() {
+        let mut moved = shard(1, 2);
+        moved.members[0].index = 2;
+        assert!(
+            merge(&named(vec![shard(0, 2), moved])).is_err(),
+            "a member outside its shard"
+        );
+        let mut short = shard(1, 2);
+        short.members.pop();
+        assert!(
+            merge(&named(vec![shard(0, 2), short])).is_err(),
+            "a missing member"
+        );
+        assert!(
+            merge(&named(vec![shard(0, 2), shard(0, 2)])).is_err(),
+            "a shard twice"
+        );
+        assert!(
+            merge(&named(vec![shard(0, 2), shard(1, 3)])).is_err(),
+            "another split"
+        );
+        let mut other = shard(1, 2);
+        other.config.hashes = 4;
+        let error = merge(&named(vec![shard(0, 2), other])).expect_err("another swarm");
+        assert!(error.contains("different swarm"), "{error}");
+        let partial = merge(&named(vec![shard(2, 4)])).expect("merges");
+        assert!(partial.partial);
+        assert_eq!(partial.shard, "2/4");
+    }
 }
