@@ -110,14 +110,16 @@ pub(super) fn run(args: SwarmArgs) -> ExitCode {
     let members_here = swarm::shard_members(flags.members, shard).count() as u64;
     let at_once = members_here.min(jobs as u64);
     let array = flags.max_memory << 20;
-    // Memory is checked before it is taken.
+    // Memory is checked before it is taken: each running member holds its
+    // array and a search stack of at most its depth bound.
+    let stack = flags.max_depth.min(flags.steps_max) as u64 * swarm::STACK_BYTES_PER_LEVEL;
     if let Some(total) = physical_memory()
-        && at_once.saturating_mul(array) > total
+        && at_once.saturating_mul(array + stack) > total
     {
         return usage_error(format!(
-            "{at_once} bit arrays of {} MiB at once (--jobs {jobs}, --max-memory {}) need more than this machine's {} MiB; lower --max-memory or --jobs",
+            "{at_once} members at once (--jobs {jobs}), each with a {} MiB bit array (--max-memory) and a stack of up to {} MiB (--max-depth), need more than this machine's {} MiB; lower --max-memory or --jobs",
             flags.max_memory,
-            flags.max_memory,
+            stack >> 20,
             total >> 20
         ));
     }

@@ -82,6 +82,10 @@ pub const HASHES_MAX: u32 = 16;
 /// Deepest member depth bound (the search keeps a stack frame per level).
 pub const DEPTH_MAX: u32 = 1_000_000;
 
+/// An upper bound of the bytes one level of a member's search takes (its
+/// frame, path entry and on-path key), for the memory check.
+pub const STACK_BYTES_PER_LEVEL: u64 = 512;
+
 /// Why a member stopped before its search was over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MemberLimit {
@@ -547,4 +551,29 @@ fn member_w<const W: usize>(
         });
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The memory check's figure covers a level of the largest search: its
+    /// frame, its path entry, and its key in the on-path set (with the
+    /// table's control byte, at half load).
+    #[test]
+    fn a_level_fits_the_memory_checks_figure() {
+        let level = std::mem::size_of::<Frame<11>>()
+            + std::mem::size_of::<Choice>()
+            + 2 * (std::mem::size_of::<[u64; 11]>() + 1);
+        assert!(level as u64 <= STACK_BYTES_PER_LEVEL, "{level} bytes");
+    }
+
+    #[test]
+    fn shards_split_the_members_without_overlap() {
+        let mut all: Vec<u32> = (0..3)
+            .flat_map(|k| shard_members(10, Shard { index: k, count: 3 }))
+            .collect();
+        all.sort();
+        assert_eq!(all, (0..10).collect::<Vec<_>>());
+    }
 }
