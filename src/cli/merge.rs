@@ -71,8 +71,10 @@ fn swarm_report(path: &std::path::Path) -> Result<Option<SwarmReport>, ExitCode>
             e.column()
         ))
     };
-    let schema: Schema = serde_json::from_str(&text).map_err(|e| located(e, "matrix or swarm"))?;
-    if schema.schema.as_deref() != Some(freezefuzz::report::swarm::SCHEMA) {
+    // Anything else is read as a matrix, which says what is wrong with it.
+    let swarm = serde_json::from_str::<Schema>(&text)
+        .is_ok_and(|s| s.schema.as_deref() == Some(freezefuzz::report::swarm::SCHEMA));
+    if !swarm {
         return Ok(None);
     }
     serde_json::from_str(&text)

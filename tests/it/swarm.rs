@@ -384,6 +384,24 @@ fn shards_merge_into_the_unsharded_result() {
         .output()
         .expect("runs");
     assert_eq!(output.status.code(), Some(2));
+
+    let matrix = dir.path().join("matrix.json");
+    let text = stdout_of(&[
+        "run",
+        "no-block",
+        "case3-racing",
+        "--runs",
+        "10",
+        "--format",
+        "json",
+    ]);
+    std::fs::write(&matrix, text).expect("writes");
+    let output = freezefuzz()
+        .args(["merge", &paths[0], matrix.to_str().expect("utf-8")])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not a swarm report"));
 }
 
 /// The printed replay command of each finding, run verbatim, reproduces it
