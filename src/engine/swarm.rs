@@ -25,8 +25,8 @@
 //! step-limit when the search's path reaches the step budget with a thread
 //! still able to move, or closes a cycle (a successor on the path itself:
 //! an endless run, whose witness goes around the cycle past the budget).
-//! A member keeps the first witness of each outcome (in its search order),
-//! mapped back from representatives to the real program
+//! A member keeps the shortest path to each outcome that its search meets
+//! (the first of them in its order), mapped back from representatives to the real program
 //! ([`Symmetry::lift`]) and, unless asked not to, shrunk
 //! ([`crate::engine::shrink`]).
 
@@ -133,7 +133,7 @@ pub struct Member {
     pub deepest: u32,
     /// `None`: the search ran out of states to expand under its depth bound.
     pub limit: Option<MemberLimit>,
-    /// The first witness of each outcome, indexed by [`Outcome`].
+    /// Its shortest witness of each outcome, indexed by [`Outcome`].
     pub witnesses: [Option<MemberWitness>; OUTCOMES_MAX],
 }
 
@@ -387,8 +387,13 @@ fn member_w<const W: usize>(
                 step_limit: false,
             }));
         }
+        // The shortest path to the outcome this member meets (a depth-first
+        // path is often much longer than needed).
         for outcome in outcomes.iter() {
-            found[outcome as usize].get_or_insert_with(|| path.to_vec());
+            let slot = &mut found[outcome as usize];
+            if slot.as_ref().is_none_or(|w| path.len() < w.len()) {
+                *slot = Some(path.to_vec());
+            }
         }
         let movable = enabled | exec::gate_mask(program, &state);
         if movable == 0 {

@@ -101,7 +101,7 @@ pub struct MemberReport {
     pub limit: Option<String>,
     /// Interrupted: it did not finish.
     pub partial: bool,
-    /// Outcome → its first witness (shrunk unless `--no-shrink`).
+    /// Outcome → its witness: the shortest path its search met (shrunk unless `--no-shrink`).
     pub witnesses: BTreeMap<String, MemberWitnessReport>,
 }
 
