@@ -304,36 +304,45 @@ static int cmp_ull(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The table for a request: linear on the loop device, with `error` on
+ * the 8 sectors (one page) at each start of an 'F' request. */
+static void dm_table(struct dm_request *rq, char *table, size_t size)
+{
+    size_t len = 0;
+    unsigned long long at = 0;
+    table[0] = 0;
+    if (rq->kind == 'F') {
+        qsort(rq->start, (size_t)rq->n, sizeof rq->start[0], cmp_ull);
+        for (int k = 0; k < rq->n; k++) {
+            unsigned long long s0 = rq->start[k];
+            if (s0 < at || s0 + 8 > dm_sectors)
+                continue;
+            if (s0 > at)
+                len += (size_t)snprintf(table + len, size - len, "%llu %llu linear %s %llu\n", at, s0 - at,
+                                        dm_loop, at);
+            len += (size_t)snprintf(table + len, size - len, "%llu 8 error\n", s0);
+            at = s0 + 8;
+        }
+    }
+    if (at < dm_sectors)
+        snprintf(table + len, size - len, "%llu %llu linear %s %llu\n", at, dm_sectors - at, dm_loop, at);
+}
+
 static void dm_helper(int cmd, int ack)
 {
     setenv("DM_DISABLE_UDEV", "1", 1);
     struct dm_request rq;
+    char table[4096];
     while (read(cmd, &rq, sizeof rq) == (ssize_t)sizeof rq) {
-        char table[4096];
-        size_t len = 0;
-        unsigned long long at = 0;
-        if (rq.kind == 'F') {
-            qsort(rq.start, (size_t)rq.n, sizeof rq.start[0], cmp_ull);
-            for (int k = 0; k < rq.n; k++) {
-                unsigned long long s0 = rq.start[k];
-                if (s0 < at || s0 + 8 > dm_sectors)
-                    continue;
-                if (s0 > at)
-                    len += (size_t)snprintf(table + len, sizeof table - len, "%llu %llu linear %s %llu\n", at,
-                                            s0 - at, dm_loop, at);
-                len += (size_t)snprintf(table + len, sizeof table - len, "%llu 8 error\n", s0);
-                at = s0 + 8;
-            }
-        }
-        if (at < dm_sectors)
-            snprintf(table + len, sizeof table - len, "%llu %llu linear %s %llu\n", at, dm_sectors - at, dm_loop,
-                     at);
+        dm_table(&rq, table, sizeof table);
         char rc = dm_run(table) == 0 ? 'k' : 'e';
         if (write(ack, &rc, 1) != 1)
             break;
     }
-    /* The probe is gone: leave the device whole. */
-    dm_run("");
+    /* The probe is gone (exited or killed): leave the device whole. */
+    rq.kind = 'H';
+    dm_table(&rq, table, sizeof table);
+    dm_run(table);
     _exit(0);
 }
 
@@ -847,7 +856,13 @@ static void read_direct(int p, uint64_t *val)
     *val = 0;
     if (dfd < 0 || posix_memalign(&buf, PG, PG))
         die("O_DIRECT open of %s: %s", R.path, strerror(errno));
-    if (pread(dfd, buf, PG, (off_t)p * PG) < 0)
+    /* A direct read first writes back and waits on the range, and reports
+     * (once) a write error recorded in the mapping: after a failed write
+     * (io-error) the first read fails with EIO and clears it. */
+    ssize_t got = pread(dfd, buf, PG, (off_t)p * PG);
+    if (got < 0 && errno == EIO)
+        got = pread(dfd, buf, PG, (off_t)p * PG);
+    if (got < 0)
         die("O_DIRECT read: %s", strerror(errno));
     *val = *(uint64_t *)buf;
     free(buf);

@@ -224,7 +224,11 @@ fn an_observed_outcome_outside_the_model_is_a_disagreement() {
     let text = std::fs::read_to_string(support::root().join(RESULTS)).expect("saved results");
     let line = text
         .lines()
-        .position(|l| l.contains("\"scenario\":\"case3-after-freeze\",\"fs\":\"ext4\""))
+        .position(|l| {
+            l.contains("\"scenario\":\"case3-after-freeze\"")
+                && l.contains("\"fs\":\"ext4\"")
+                && l.contains("\"frozen_write\"")
+        })
         .expect("a case3 run on ext4");
     let tampered: Vec<String> = text
         .lines()
@@ -289,7 +293,7 @@ fn an_ioctl_error_outside_the_nesting_rule_is_a_disagreement() {
         let tampered: Vec<String> = text
             .lines()
             .map(|l| {
-                if l.contains("\"scenario\":\"conf-nesting\",\"fs\":\"xfs\"") {
+                if l.contains("\"scenario\":\"conf-nesting\"") && l.contains("\"fs\":\"xfs\"") {
                     l.replace("\"errno\":16", &format!("\"errno\":{errno}"))
                 } else {
                     l.to_string()
