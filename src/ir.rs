@@ -383,6 +383,34 @@ pub struct FaultSpec {
     pub loc: Loc,
 }
 
+impl FaultSpec {
+    /// A fault probability: a decimal `0`, `1`, `0.DIGITS` or `1.000…`, judged
+    /// on its digits (a float would round `1.0000000000000000000001` to 1, and
+    /// `0.5000000000000000000000000000001` is 0.5 however long).
+    pub fn parse_probability(text: &str) -> Option<f64> {
+        let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty()
+            || !digits(whole)
+            || !digits(fraction)
+            || (text.contains('.') && fraction.is_empty())
+        {
+            return None;
+        }
+        let whole = whole.trim_start_matches('0');
+        match whole {
+            "" => {}
+            "1" if fraction.bytes().all(|b| b == b'0') => return Some(1.0),
+            _ => return None,
+        }
+        // At most 17 significant digits matter to an f64.
+        let kept: String = fraction.chars().take(40).collect();
+        format!("0.{}", if kept.is_empty() { "0" } else { &kept })
+            .parse()
+            .ok()
+    }
+}
+
 /// A checked policy: a name and five hooks.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Policy {

@@ -151,29 +151,6 @@ fn shown(text: &str) -> String {
     }
 }
 
-/// A fault probability: a decimal `0`, `1`, `0.DIGITS` or `1.000…`, judged
-/// on its digits (a float would round `1.0000000000000000000001` to 1, and
-/// `0.5000000000000000000000000000001` is 0.5 however long).
-fn probability_value(text: &str) -> Option<f64> {
-    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() || !digits(whole) || !digits(fraction) || (text.contains('.') && fraction.is_empty())
-    {
-        return None;
-    }
-    let whole = whole.trim_start_matches('0');
-    match whole {
-        "" => {}
-        "1" if fraction.bytes().all(|b| b == b'0') => return Some(1.0),
-        _ => return None,
-    }
-    // At most 17 significant digits matter to an f64.
-    let kept: String = fraction.chars().take(40).collect();
-    format!("0.{}", if kept.is_empty() { "0" } else { &kept })
-        .parse()
-        .ok()
-}
-
 fn loc_of(sources: &[Source], file: FileId, span: Span) -> Loc {
     let source = &sources[file.0 as usize];
     let (line, column) = source.lines.line_column(&source.text, span.start);
@@ -469,7 +446,7 @@ impl Stage<'_, '_> {
                 );
                 continue;
             }
-            let probability = probability_value(&f.probability.text);
+            let probability = ir::FaultSpec::parse_probability(&f.probability.text);
             let Some(probability) = probability else {
                 self.error(
                     Code::FaultProbability,

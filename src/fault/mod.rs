@@ -319,13 +319,10 @@ pub fn parse_specs(text: &str) -> Result<Vec<crate::ir::FaultSpec>, String> {
         if !NAMES.contains(&name) {
             return Err(format!("unknown fault `{name}`; faults are {}", NAMES.join(", ")));
         }
-        let probability: f64 = match probability.parse() {
-            Ok(p) if (0.0..=1.0).contains(&p) => p,
-            _ => {
-                return Err(format!(
-                    "`{item}`: the probability `{probability}` is not between 0 and 1"
-                ));
-            }
+        let Some(probability) = FaultSpec::parse_probability(probability) else {
+            return Err(format!(
+                "`{item}`: the probability `{probability}` is not a decimal between 0 and 1"
+            ));
         };
         let max: u32 = match max.parse() {
             Ok(m) if (1..=FAULT_FIRINGS_MAX).contains(&m) => m,

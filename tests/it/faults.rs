@@ -375,6 +375,14 @@ fn fault_specs_parse_and_reject_bad_input() {
         "io-error:0.1:0",
         "io-error:0.1:99",
         "io-error:x:1",
+        // Judged on the digits, as in a `faults` block: no float rounding
+        // to 1, no exponents, signs or special values.
+        "io-error:1.0000000000000000000001:1",
+        "io-error:1e-1:1",
+        "io-error:-0:1",
+        "io-error:NaN:1",
+        "io-error:.5:1",
+        "io-error:0.:1",
         "io-error:0.1:1:4",
         "io-error:0.1:1,io-error:0.2:1",
     ] {
@@ -424,7 +432,7 @@ fn matrix_with_faults_snapshot() {
         .output()
         .expect("runs");
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("not between 0 and 1"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not a decimal between 0 and 1"));
 }
 
 #[path = "../../examples/plugins.rs"]
