@@ -433,6 +433,14 @@ fn readme(scenario: &ir::Scenario, options: &Options) -> String {
          probe exits, is killed or makes no progress for 30 s, and signal handlers thaw it\n\
          too. Needs root and the filesystem's mkfs.\n\n",
     );
+    if injects_io_error(scenario) {
+        r.push_str(
+            "The scenario injects `io-error`: `run.sh` makes the scratch filesystem on a\n\
+             device-mapper device over a loop device instead (needs `dmsetup`), and the probe\n\
+             makes the pages' blocks fail writes (dm's `error` target) from just before each\n\
+             `FIFREEZE` until it returns. Not on btrfs (copy on write).\n\n",
+        );
+    }
     if racing {
         let _ = writeln!(
             r,
