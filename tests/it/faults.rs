@@ -80,6 +80,12 @@ fn io_error_with_drop_on_error_loses_the_write() {
 #[test]
 fn a_freeze_whose_sync_fails_is_undone_and_its_thaw_refused() {
     let ws = workspace();
+    let text =
+        freezefuzz::report::ir_text::policy_text(&ws, ws.policy("abort-on-sync-error").expect("policy"));
+    assert!(
+        text.contains("sync else {") && text.contains("set_level unfrozen;"),
+        "{text}"
+    );
     let abort = compile(&ws, "abort-on-sync-error", "freeze-io-error");
     let result = exhaustive(&abort);
     support::expect_verdict(

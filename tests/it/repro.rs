@@ -362,4 +362,42 @@ fn the_probe_refuses_anything_but_its_own_scratch_filesystem() {
     let (code, stderr) = run();
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("is not mounted from a loop device"), "{stderr}");
+    // An io-error probe says it needs a device-mapper device, refuses to
+    // run without one, and accepts only /dev/mapper/NAME over the loop device.
+    let io = repro::generate(
+        ws.scenario("conf-io-error-racing").expect("conformance"),
+        &options(),
+    )
+    .expect("realisable");
+    std::fs::write(&source, &io.probe_c).expect("write");
+    let io_probe = dir.path().join("probe-io");
+    let built = StdCommand::new(&cc)
+        .args(["-O2", "-pthread", "-o"])
+        .arg(&io_probe)
+        .arg(&source)
+        .status()
+        .expect("cc runs");
+    assert!(built.success());
+    let needs_dm = |p: &PathBuf| {
+        StdCommand::new(p)
+            .arg("--needs-dm")
+            .status()
+            .expect("runs")
+            .code()
+    };
+    assert_eq!((needs_dm(&io_probe), needs_dm(&probe)), (Some(0), Some(1)));
+    for (dm, says) in [
+        (None, "run it on a filesystem on a device-mapper device"),
+        (Some("ff-test"), "is not mounted from /dev/mapper/ff-test"),
+    ] {
+        let mut cmd = StdCommand::new(&io_probe);
+        cmd.arg("--mount").arg(&scratch).arg("--image").arg(&image);
+        if let Some(name) = dm {
+            cmd.args(["--dm", name]);
+        }
+        let out = cmd.output().expect("the probe runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+    }
 }
