@@ -39,7 +39,7 @@ done
 [ -n "$PROBES" ] && [ -n "$OUT" ] || die "--probes DIR and --out DIR are required"
 
 need() { # command package
-    command -v "$1" >/dev/null 2>&1 || die "\`$1' not found: install it with apt-get install $2 (all at once: apt-get install qemu-system-x86 linux-image-amd64 busybox-static e2fsprogs xfsprogs btrfs-progs gcc libc6-dev cpio kmod)"
+    command -v "$1" >/dev/null 2>&1 || die "\`$1' not found: install it with apt-get install $2 (all at once: apt-get install qemu-system-x86 linux-image-amd64 busybox-static e2fsprogs xfsprogs btrfs-progs gcc libc6-dev cpio kmod dmsetup)"
 }
 need qemu-system-x86_64 qemu-system-x86
 need cpio cpio
@@ -53,6 +53,12 @@ for fs in $FSLIST; do
         *) die "unknown filesystem \`$fs' (expected ext4, ext4-nodelalloc, xfs or btrfs)" ;;
     esac
 done
+# Scenarios with io-error run on a device-mapper device (run.sh, probe --needs-dm).
+IO_ERROR=0
+for p in "$PROBES"/probe-*; do
+    [ -x "$p" ] && "$p" --needs-dm && IO_ERROR=1
+done
+[ $IO_ERROR = 0 ] || need dmsetup dmsetup
 BUSYBOX=$(command -v busybox || true)
 { [ -n "$BUSYBOX" ] && ! ldd "$BUSYBOX" >/dev/null 2>&1; } || die "no static busybox: install it with apt-get install busybox-static"
 
@@ -86,11 +92,14 @@ copy_bin() {
     done
 }
 for b in mkfs.ext4 mkfs.xfs mkfs.btrfs; do copy_bin "$b"; done
+[ $IO_ERROR = 0 ] || copy_bin dmsetup
 
 # Kernel modules, in dependency order (built-in ones need none).
 MODLIST=""
 if [ -d "$MODULES" ]; then
-    for m in loop ext4 xfs btrfs; do
+    DM_MODS=""
+    [ $IO_ERROR = 0 ] || DM_MODS=dm-mod
+    for m in loop ext4 xfs btrfs $DM_MODS; do
         modprobe -d "${MODULES%/lib/modules/*}/" -S "$KVER" --show-depends "$m" 2>/dev/null || true
     done | awk '$1 == "insmod" && !seen[$2]++ {print $2}' > "$STAGE/mods.txt"
     i=0

@@ -294,9 +294,12 @@ pub enum StmtKind {
     /// error the disk is unchanged and `otherwise` runs; without `else`, the
     /// page is redirtied.
     Submit { otherwise: Option<Body> },
-    /// `sync`: for each page in order, test `dirty` (a step) and run the
-    /// policy's `writeback` on it if set.
-    Sync,
+    /// `sync` / `sync else S`: for each page in order, test `dirty` (a step)
+    /// and run the policy's `writeback` on it if set. With `else`, when a
+    /// `submit` of this sync failed (an injected I/O error), the sync
+    /// reports the error after its last page (one step) and `otherwise` runs
+    /// (`sync_filesystem` returning -EIO to `freeze_super`).
+    Sync { otherwise: Option<Body> },
     /// `fail sigbus`: end the fault with an error (only in `page_mkwrite`).
     FailSigbus,
     /// `skip`: return from the body being run.
@@ -524,7 +527,7 @@ impl Workspace {
 pub mod limits {
     /// Largest accepted source file.
     pub const FILE_BYTES_MAX: usize = 1 << 20;
-    /// Deepest nesting of `if`/`else`/`trylock … else`/`submit else` blocks.
+    /// Deepest nesting of `if`/`else`/`trylock … else`/`submit else`/`sync else` blocks.
     pub const NESTING_MAX: usize = 32;
     /// Most statements in a hook after named bodies are inlined.
     pub const HOOK_STATEMENTS_MAX: usize = 4096;
@@ -607,7 +610,8 @@ impl StmtKind {
             StmtKind::Clean => "clean".into(),
             StmtKind::Submit { otherwise: None } => "submit".into(),
             StmtKind::Submit { otherwise: Some(_) } => "submit else".into(),
-            StmtKind::Sync => "sync".into(),
+            StmtKind::Sync { otherwise: None } => "sync".into(),
+            StmtKind::Sync { otherwise: Some(_) } => "sync else".into(),
             StmtKind::FailSigbus => "fail sigbus".into(),
             StmtKind::Skip => "skip".into(),
             StmtKind::If { cond, .. } => format!("if {cond}"),

@@ -39,6 +39,6 @@ echo o > /proc/sysrq-trigger
 INIT
 chmod +x "$ROOT/init"
 (cd "$ROOT" && find . | cpio -o -H newc --quiet) > "$STAGE/initrd"
-timeout 200 qemu-system-x86_64 -accel tcg -m 1024 -smp 2 -no-reboot -net none -display none -monitor none \
+timeout 400 qemu-system-x86_64 -accel tcg -m 1024 -smp 2 -no-reboot -net none -display none -monitor none \
     -kernel "$KERNEL" -initrd "$STAGE/initrd" -append "console=ttyS0 loglevel=3 panic=-1" -serial stdio </dev/null |
     tr -d '\r' | sed -n '/^kernel /,/IOERR-DONE/p'

@@ -40,6 +40,7 @@ mod repro;
 mod show;
 mod shrink;
 mod snapshot;
+mod swarm;
 mod witness;
 
 pub const EXIT_FAILED: u8 = 1;
@@ -119,6 +120,8 @@ enum Command {
     Matrix(matrix::MatrixArgs),
     /// Explore one cell exhaustively.
     Explore(explore::ExploreArgs),
+    /// Many seeded, bounded bitstate searches of one cell too large to explore; finds outcomes, never proves safety.
+    Swarm(swarm::SwarmArgs),
     /// Replay one run step by step: from a schedule string, a run seed or a corpus entry.
     Replay(replay::ReplayArgs),
     /// Shrink a failing schedule while its outcome holds: fewer steps, preemptions and faults.
@@ -128,7 +131,7 @@ enum Command {
         #[command(subcommand)]
         action: corpus::CorpusAction,
     },
-    /// Merge the JSON outputs of `matrix --shard K/N` into one matrix.
+    /// Merge the JSON outputs of `matrix --shard K/N` into one matrix, or of `swarm --shard K/N` into one swarm.
     Merge(merge::MergeArgs),
     /// Print a policy as it runs (after `extends`, defaults and named bodies) or a scenario, with file:line.
     Show(show::ShowArgs),
@@ -154,6 +157,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => matrix::run_one(args),
         Command::Matrix(args) => matrix::run(args),
         Command::Explore(args) => explore::run(args),
+        Command::Swarm(args) => swarm::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Shrink(args) => shrink::run(args),
         Command::Corpus { action } => corpus::run(action),

@@ -65,13 +65,20 @@ pub(super) fn run(args: ReproArgs) -> ExitCode {
         Ok(cell) => cell,
         Err(code) => return code,
     };
-    if program.any_fault_enabled() {
-        return usage_error(format!(
-            "`{policy}` × `{scenario}` injects faults; the probe performs no fault injection"
-        ));
-    }
     let policy_ir = workspace.policy(&policy).expect("load_cell found it");
     let scenario_ir = workspace.scenario(&scenario).expect("load_cell found it");
+    // The probe injects write errors (`io-error`, set by the scenario) and
+    // no other fault.
+    let other_faults = program
+        .faults
+        .iter()
+        .enumerate()
+        .any(|(kind, f)| f.enabled && kind != freezefuzz::fault::FaultKind::IoError as usize);
+    if other_faults || (program.any_fault_enabled() && !repro::injects_io_error(scenario_ir)) {
+        return usage_error(format!(
+            "`{policy}` × `{scenario}` injects faults the probe cannot: it injects only `io-error`, set in the scenario"
+        ));
+    }
     let (choices, source) = match (schedule, args.seed) {
         (Some(text), _) => match fit_schedule(&program, &text, None, SchedulerKind::Random, steps_max) {
             Ok(fitted) => (Some(fitted.choices), Some(format!("the schedule `{text}`"))),

@@ -216,6 +216,29 @@ impl Checker {
                 }
                 return exits;
             }
+            StmtKind::Sync { otherwise } => {
+                if self.hook == Hook::Writeback {
+                    self.report(
+                        Code::SyncInWriteback,
+                        stmt.loc,
+                        "`sync` in `writeback`: sync runs writeback, so this would recurse".to_owned(),
+                        "recursive",
+                        Some("remove it; writeback handles one page"),
+                    );
+                }
+                // `else` runs after the whole sync, with what the hook held before it.
+                if let Some(otherwise) = otherwise {
+                    let out = self.body(otherwise, states.clone());
+                    exits.ended.extend(out.ended);
+                    for s in out.fallthrough {
+                        add(&mut exits.fallthrough, s);
+                    }
+                }
+                for s in states {
+                    add(&mut exits.fallthrough, s);
+                }
+                return exits;
+            }
             StmtKind::Skip => {
                 exits.ended.extend(states.into_iter().map(|s| (s, None)));
                 return exits;
@@ -298,15 +321,6 @@ impl Checker {
                         self.report(Code::SelfDeadlock, stmt.loc, format!("`wait_writers {level}` in `{hook}` while this hook is itself a {level} writer (sb_start at line {}): it would wait for itself", started.line), "waits for itself", Some("call `sb_end` first"));
                     }
                 }
-                StmtKind::Sync if self.hook == Hook::Writeback => {
-                    self.report(
-                        Code::SyncInWriteback,
-                        stmt.loc,
-                        "`sync` in `writeback`: sync runs writeback, so this would recurse".to_owned(),
-                        "recursive",
-                        Some("remove it; writeback handles one page"),
-                    );
-                }
                 StmtKind::MarkDirty => self.needs_page(stmt, "`mark_dirty`"),
                 StmtKind::Allocate => self.needs_page(stmt, "`allocate`"),
                 StmtKind::Reserve => self.needs_page(stmt, "`reserve`"),
@@ -346,7 +360,7 @@ mod tests {
                 },
                 1,
             ),
-            stmt(StmtKind::Sync, 2),
+            stmt(StmtKind::Sync { otherwise: None }, 2),
             stmt(StmtKind::UnlockUmount, 3),
         ];
         assert!(check_hook(Hook::Flusher, &body).is_empty());

@@ -58,6 +58,7 @@ enum PreKind {
     Leaf(StmtKind),
     TryLock(LockMode, Vec<PreStmt>),
     Submit(Option<Vec<PreStmt>>),
+    Sync(Option<Vec<PreStmt>>),
     If(Cond, Vec<PreStmt>, Vec<PreStmt>),
     Call(String),
     /// A statement that had an error (already reported): the hook it ends up
@@ -611,7 +612,7 @@ impl Stage<'_, '_> {
                 }
             }
         };
-        let takes_else = matches!(name, "trylock" | "submit");
+        let takes_else = matches!(name, "trylock" | "submit" | "sync");
         if otherwise.is_some() && !takes_else {
             self.error(
                 Code::BadArguments,
@@ -619,7 +620,10 @@ impl Stage<'_, '_> {
                 first.span,
                 format!("`{name}` does not take `else`"),
                 "no `else` here",
-                Some("only `trylock umount MODE else S` and `submit else S` have an `else`".into()),
+                Some(
+                    "only `trylock umount MODE else S`, `submit else S` and `sync else S` have an `else`"
+                        .into(),
+                ),
             );
             return None;
         }
@@ -761,7 +765,14 @@ impl Stage<'_, '_> {
             "allocate" => leaf(StmtKind::Allocate),
             "reserve" => leaf(StmtKind::Reserve),
             "clean" => leaf(StmtKind::Clean),
-            "sync" => leaf(StmtKind::Sync),
+            "sync" => {
+                if otherwise.is_some() {
+                    let body = else_body(self)?;
+                    Some(PreKind::Sync(Some(body)))
+                } else {
+                    Some(PreKind::Sync(None))
+                }
+            }
             "skip" => leaf(StmtKind::Skip),
             "submit" => {
                 if otherwise.is_some() {
@@ -1767,7 +1778,7 @@ fn usage(name: &str) -> &'static str {
         "allocate" => "allocate",
         "reserve" => "reserve",
         "clean" => "clean",
-        "sync" => "sync",
+        "sync" => "sync` or `sync else S",
         _ => "skip",
     }
 }
@@ -1833,6 +1844,9 @@ impl Inliner<'_, '_, '_, '_> {
                 otherwise: self.nested(otherwise, stack, depth, stmt),
             },
             PreKind::Submit(otherwise) => StmtKind::Submit {
+                otherwise: otherwise.as_ref().map(|b| self.nested(b, stack, depth, stmt)),
+            },
+            PreKind::Sync(otherwise) => StmtKind::Sync {
                 otherwise: otherwise.as_ref().map(|b| self.nested(b, stack, depth, stmt)),
             },
             PreKind::If(cond, then, otherwise) => StmtKind::If {

@@ -52,6 +52,7 @@ fn guard(program: &Program, state: &State, thread: ThreadId, gates: bool) -> boo
         | Op::Reserve(_)
         | Op::Clean { .. }
         | Op::Submit { .. }
+        | Op::SyncFailed { .. }
         | Op::Branch { .. }
         | Op::FailSigbus(_)
         | Op::StoreEntry { .. }
@@ -232,13 +233,19 @@ pub fn step(program: &Program, state: &mut State, thread: ThreadId, fire: bool) 
         Op::Submit { page, has_else } => {
             if fire {
                 state.faults_fired[FaultKind::IoError as usize] += 1;
-                if has_else {
-                    pc = instr.alt;
-                } else {
+                if !has_else {
                     state.redirty(page as usize);
                 }
+                // The failure edge: the `else`, or (without one) the next
+                // statement, in a `sync else`'s error copy if in one.
+                pc = instr.alt;
             } else {
                 state.submit(page as usize);
+            }
+        }
+        Op::SyncFailed { freeze } => {
+            if freeze {
+                state.record(record::FREEZE_FAILED);
             }
         }
         Op::TestDirty(page) => {

@@ -13,4 +13,5 @@ pub mod schedule;
 pub mod scheduler;
 pub mod seeds;
 pub mod shrink;
+pub mod swarm;
 pub mod symmetry;

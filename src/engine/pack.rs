@@ -20,7 +20,7 @@
 
 use crate::engine::program::{Op, Program};
 use crate::ir::Level;
-use crate::model::{FAULT_KINDS_MAX, PAGE_FLAGS_ALL, PAGES_MAX, RECORDS_ALL, State, THREADS_MAX};
+use crate::model::{FAULT_KINDS_MAX, PAGE_FLAGS_ALL, PAGES_MAX, State, THREADS_MAX};
 
 /// Bits needed for values `0..=max`.
 fn bits(max: u64) -> u32 {
@@ -182,7 +182,7 @@ impl Packer {
             flags_bits: bits(PAGE_FLAGS_ALL as u64),
             small_bits: 2,
             value_bits: bits(values.len() as u64 - 1),
-            records_bits: bits(RECORDS_ALL as u64),
+            records_bits: bits(program.records_mask() as u64),
             fault_bits,
             to_index: [0; 256],
             from_index: values,

@@ -106,6 +106,11 @@ fn footprint(program: &Program, op: Op) -> Footprint {
         | Op::FaultComplete { page: p, .. } => rw(page(p)),
         Op::Submit { page: p, .. } => rw(page(p) | RECORDS | FAULTS),
         Op::TestDirty(p) => r(page(p)),
+        // Reads nothing: whether a submit of the sync failed is in the pc.
+        Op::SyncFailed { freeze } => Footprint {
+            read: 0,
+            write: if freeze { RECORDS } else { 0 },
+        },
         Op::Branch { cond, page: p } => {
             let (level, reads_page) = cond_reads(&program.conds[cond as usize]);
             r(if level { LEVEL } else { 0 } | if reads_page { page(p) } else { 0 })

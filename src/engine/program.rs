@@ -13,7 +13,7 @@ use crate::fault::{
     self, BUILTIN, EnvBody, Fault, FaultKind, FaultRegistry, Placement, Plugins, ProgramView, Site,
 };
 use crate::ir::{self, Body, Cond, Hook, Level, Loc, LockMode, StmtKind, ThreadKind, WriterLevel};
-use crate::model::{FAULT_KINDS_MAX, State};
+use crate::model::{FAULT_KINDS_MAX, State, record};
 
 /// One operation of the model; see [`crate::engine::exec`] for its guard and effect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,10 +53,19 @@ pub enum Op {
         page: u8,
         writeback: bool,
     },
-    /// With `has_else`, an I/O error continues at `alt`; without, it redirties.
+    /// An I/O error continues at `alt`: with `has_else` the `else` body,
+    /// without it the page is redirtied (and `alt` is `next`, except in a
+    /// `sync else`, whose failed submits continue in the sync's error copy).
     Submit {
         page: u8,
         has_else: bool,
+    },
+    /// The step of a `sync else` after its last page when a submit of the
+    /// sync failed: the sync reports the error (`sync_filesystem` returns
+    /// -EIO) and the `else` body follows. In a `freeze` hook it records
+    /// [`record::FREEZE_FAILED`](crate::model::record::FREEZE_FAILED).
+    SyncFailed {
+        freeze: bool,
     },
     /// `sync`'s and `msync`'s per-page step: waits until the page is not
     /// under writeback, then tests it: dirty → `next`, clean → `alt`.
@@ -258,6 +267,17 @@ impl Program {
         self.threads.iter().map(|t| t.code.len()).sum()
     }
 
+    /// The `record` bits this program's runs may set (for the packed
+    /// encoding): every program's, and a failed freeze where a `freeze`
+    /// hook has a `sync else`.
+    pub fn records_mask(&self) -> u8 {
+        let freeze_can_fail = self
+            .threads
+            .iter()
+            .any(|t| t.code.iter().any(|i| i.op == Op::SyncFailed { freeze: true }));
+        crate::model::RECORDS_ALL | if freeze_can_fail { record::FREEZE_FAILED } else { 0 }
+    }
+
     pub fn any_fault_enabled(&self) -> bool {
         self.faults.iter().any(|f| f.enabled)
     }
@@ -339,6 +359,8 @@ pub fn compile_with(
         origins: Vec::new(),
         nesting: nesting_applies(scenario, policy),
         writeback_depth: 0,
+        hook: None,
+        bodies: 0,
     };
     let mut threads = Vec::new();
     for spec in &scenario.threads {
@@ -431,6 +453,11 @@ struct Compiler<'a> {
     /// How many `writeback` bodies are being emitted around the current
     /// statement: `clean` starts a write-out only inside one.
     writeback_depth: usize,
+    /// The hook being emitted (the outermost: `sync` may not appear in
+    /// `writeback`): a `sync else` in `freeze` records a failed freeze.
+    hook: Option<Hook>,
+    /// Ids for `writeback` bodies ([`Emitter::writebacks`]).
+    bodies: usize,
 }
 
 /// The kernel's nesting rule (a freeze of a filesystem that is not unfrozen
@@ -459,7 +486,32 @@ fn nesting_applies(scenario: &ir::Scenario, policy: &ir::Policy) -> bool {
             .rfind(|f| f.name == name)
             .is_some_and(|f| f.max > 0 && f.probability > 0.0)
     };
-    freezers > 1 || enabled(FaultKind::EmergencyThaw.name()) || enabled(FaultKind::SecondFreezer.name())
+    // A freeze that can fail (a `sync else`, with I/O errors on) leaves the
+    // filesystem unfrozen, and the freezer's own thaw is then refused with
+    // EINVAL, as FITHAW is (exhaustive search branches on a fault whatever
+    // its probability, so only `max` counts here).
+    let io_errors = policy
+        .faults
+        .iter()
+        .chain(&scenario.faults)
+        .rfind(|f| f.name == FaultKind::IoError.name())
+        .is_some_and(|f| f.max > 0);
+    let freeze_can_fail = io_errors && has_sync_else(&policy.hooks.freeze);
+    freezers > 1
+        || freeze_can_fail
+        || enabled(FaultKind::EmergencyThaw.name())
+        || enabled(FaultKind::SecondFreezer.name())
+}
+
+/// Whether `body` has a `sync else` (at any depth).
+fn has_sync_else(body: &Body) -> bool {
+    body.iter().any(|stmt| match &stmt.kind {
+        StmtKind::Sync { otherwise } => otherwise.is_some(),
+        StmtKind::TryLockUmount { otherwise, .. } => has_sync_else(otherwise),
+        StmtKind::Submit { otherwise } => otherwise.as_ref().is_some_and(has_sync_else),
+        StmtKind::If { then, otherwise, .. } => has_sync_else(then) || has_sync_else(otherwise),
+        _ => false,
+    })
 }
 
 /// Emission state for one thread.
@@ -467,8 +519,11 @@ struct Emitter {
     code: Vec<Instr>,
     /// Instruction ranges inside a write fault, with the page.
     faults: Vec<(usize, usize, u8)>,
-    /// Instruction ranges of `writeback` bodies, with the page.
-    writebacks: Vec<(usize, usize, u8)>,
+    /// Instruction ranges of `writeback` bodies, with the page and the
+    /// body's id: the two copies of one page's body in a `sync else` (see
+    /// [`Compiler::sync_else`]) share an id, so moving from one copy into the
+    /// other does not leave the body.
+    writebacks: Vec<(usize, usize, u8, usize)>,
 }
 
 impl Emitter {
@@ -493,7 +548,7 @@ impl Emitter {
     /// Per instruction, the pages whose `writeback` body contains it.
     fn writeback_marks(&self) -> Vec<u8> {
         let mut marks = vec![0u8; self.code.len()];
-        for &(from, to, page) in &self.writebacks {
+        for &(from, to, page, _) in &self.writebacks {
             for mark in &mut marks[from..to.min(self.code.len())] {
                 *mark |= 1 << page;
             }
@@ -510,10 +565,15 @@ impl Emitter {
         for i in 0..len {
             let leaving = |target: u16| -> u8 {
                 let target = target as usize;
+                let inside = |id: usize| {
+                    self.writebacks
+                        .iter()
+                        .any(|&(from, to, _, other)| other == id && (from..to).contains(&target))
+                };
                 self.writebacks
                     .iter()
-                    .filter(|&&(from, to, _)| (from..to).contains(&i) && !(from..to).contains(&target))
-                    .fold(0u8, |mask, &(_, _, page)| mask | 1 << page)
+                    .filter(|&&(from, to, _, id)| (from..to).contains(&i) && !inside(id))
+                    .fold(0u8, |mask, &(_, _, page, _)| mask | 1 << page)
             };
             let leaves = Leaves {
                 next: leaving(self.code[i].next),
@@ -768,6 +828,19 @@ impl Compiler<'_> {
     /// the check passes this is exactly the plain hook: the same steps and
     /// the same states.
     fn checked_hook(&mut self, out: &mut Emitter, hook: Hook, context: &str) -> Result<(), CompileError> {
+        let outer = self.hook;
+        self.hook = outer.or(Some(hook));
+        let emitted = self.checked_hook_body(out, hook, context);
+        self.hook = outer;
+        emitted
+    }
+
+    fn checked_hook_body(
+        &mut self,
+        out: &mut Emitter,
+        hook: Hook,
+        context: &str,
+    ) -> Result<(), CompileError> {
         if !self.nesting {
             return self.hook(out, hook, None, context, 0);
         }
@@ -817,8 +890,12 @@ impl Compiler<'_> {
         context: &str,
         depth: usize,
     ) -> Result<(), CompileError> {
+        let outer = self.hook;
+        self.hook = outer.or(Some(hook));
         let mut exits = Exits::default();
-        self.body(out, self.policy.hooks.get(hook), page, context, &mut exits, depth)?;
+        let emitted = self.body(out, self.policy.hooks.get(hook), page, context, &mut exits, depth);
+        self.hook = outer;
+        emitted?;
         let end = out.here();
         for skip in exits.skips {
             out.code[skip].next = end;
@@ -842,6 +919,21 @@ impl Compiler<'_> {
         origin: u16,
         depth: usize,
     ) -> Result<(), CompileError> {
+        let id = self.bodies;
+        self.bodies += 1;
+        self.writeback_body(out, page, origin, depth, id)
+    }
+
+    /// [`Self::writeback_if_dirty`] with the body's id given (a `sync else`
+    /// gives both copies of a page's body one id).
+    fn writeback_body(
+        &mut self,
+        out: &mut Emitter,
+        page: usize,
+        origin: u16,
+        depth: usize,
+        id: usize,
+    ) -> Result<(), CompileError> {
         if depth > SYNC_NESTING_MAX {
             return Err(CompileError::SyncRecursion {
                 policy: self.policy.name.clone(),
@@ -856,8 +948,90 @@ impl Compiler<'_> {
         self.writeback_depth -= 1;
         emitted?;
         let end = out.code.len();
-        out.writebacks.push((start, end, page as u8));
+        out.writebacks.push((start, end, page as u8, id));
         out.code[test].alt = out.here();
+        Ok(())
+    }
+
+    /// `sync else S`. Whether a submit of this sync has failed is kept in
+    /// the thread's position, not in the state: every page's `test dirty`
+    /// and `writeback` are emitted twice, an ok copy and an error copy. The
+    /// ok copies run in page order; a failed submit in one (its failure
+    /// edge: the `else`, or the redirty) continues at the same place in
+    /// that page's error copy, and the error copies run on in page order.
+    /// After the last page the ok chain continues after the statement; the
+    /// error chain takes one step, `SyncFailed` (the sync returns -EIO), and
+    /// runs S. The two copies of a page's body are one body for
+    /// PG_writeback (they share an id), so the write-out in flight is not
+    /// ended by crossing over.
+    #[allow(clippy::too_many_arguments)]
+    fn sync_else(
+        &mut self,
+        out: &mut Emitter,
+        stmt: &ir::Stmt,
+        otherwise: &Body,
+        page: Option<usize>,
+        context: &str,
+        exits: &mut Exits,
+        depth: usize,
+    ) -> Result<(), CompileError> {
+        let pages = self.scenario.pages.len();
+        if pages == 0 {
+            return Ok(());
+        }
+        let origin = self.stmt_origin(stmt.kind.head(), stmt, context);
+        // Per chain, the jumps to patch to the next page's copy.
+        let (mut ok_open, mut err_open): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
+        for p in 0..pages {
+            let test_origin =
+                self.stmt_origin(format!("sync: test dirty {}", self.page_name(p)), stmt, context);
+            let id = self.bodies;
+            self.bodies += 1;
+            let ok_start = out.code.len();
+            for at in ok_open.drain(..) {
+                out.code[at].next = ok_start as u16;
+            }
+            self.writeback_body(out, p, test_origin, depth, id)?;
+            let ok_end = out.code.len();
+            ok_open.push(out.emit(Op::Jump, origin));
+            let err_start = out.code.len();
+            for at in err_open.drain(..) {
+                out.code[at].next = err_start as u16;
+            }
+            self.writeback_body(out, p, test_origin, depth, id)?;
+            err_open.push(out.emit(Op::Jump, origin));
+            let shift = err_start - ok_start;
+            debug_assert_eq!(
+                out.code.len() - 1 - err_start,
+                ok_end - ok_start,
+                "the two copies differ"
+            );
+            for at in ok_start..ok_end {
+                if let Op::Submit { .. } = out.code[at].op {
+                    let alt = out.code[at].alt as usize;
+                    debug_assert!((ok_start..ok_end + 1).contains(&alt));
+                    out.code[at].alt = (alt + shift) as u16;
+                }
+            }
+        }
+        let failed_at = out.here();
+        for at in err_open {
+            out.code[at].next = failed_at;
+        }
+        let failed_origin = self.stmt_origin(
+            format!("{}: a write failed, sync returns EIO", stmt.kind.head()),
+            stmt,
+            context,
+        );
+        let freeze = self.hook == Some(Hook::Freeze);
+        out.emit(Op::SyncFailed { freeze }, failed_origin);
+        self.body(out, otherwise, page, context, exits, depth)?;
+        let over = out.emit(Op::Jump, origin);
+        let after = out.here();
+        out.code[over].next = after;
+        for at in ok_open {
+            out.code[at].next = after;
+        }
         Ok(())
     }
 
@@ -968,7 +1142,7 @@ impl Compiler<'_> {
                     out.code[over].next = out.here();
                 }
             }
-            StmtKind::Sync => {
+            StmtKind::Sync { otherwise: None } => {
                 for page in 0..self.scenario.pages.len() {
                     let origin = self.stmt_origin(
                         format!("sync: test dirty {}", self.page_name(page)),
@@ -978,6 +1152,9 @@ impl Compiler<'_> {
                     self.writeback_if_dirty(out, page, origin, depth)?;
                 }
             }
+            StmtKind::Sync {
+                otherwise: Some(otherwise),
+            } => self.sync_else(out, stmt, otherwise, page, context, exits, depth)?,
             StmtKind::FailSigbus => {
                 let at = out.emit(Op::FailSigbus(p), origin);
                 exits.fails.push(at);
@@ -1170,6 +1347,118 @@ mod tests {
             .map(|i| i.op)
             .collect();
         assert_eq!(leaving, [Op::UnlockPage(0), Op::UnlockPage(0)]);
+    }
+
+    /// A freeze with `sync else` (freeze_super's undo) over pages `a` and
+    /// `b`, both dirty; io-error on, so the nesting rule applies.
+    fn sync_else_program() -> Program {
+        let text = "policy p {
+                freeze {
+                    lock umount write;
+                    set_level pagefault;
+                    sync else { set_level unfrozen; unlock umount; skip; }
+                    set_level complete;
+                    unlock umount;
+                }
+                thaw { lock umount write; set_level unfrozen; unlock umount; }
+                page_mkwrite { lock_page; mark_dirty; }
+                writeback { lock_page; if dirty { clean; submit else { unlock_page; skip; } } unlock_page; }
+                faults { io-error probability 1 max 1; }
+            }
+            scenario s {
+                page a { cached; buffers = mapped; dirty; mem = 2; }
+                page b { cached; buffers = mapped; dirty; mem = 3; }
+                thread freezer { freeze; thaw; }
+            }";
+        let workspace = crate::dsl::load_str("t.ff", text).unwrap_or_else(|e| panic!("loads: {e}"));
+        compile(&workspace.policies[0], &workspace.scenarios[0]).expect("compiles")
+    }
+
+    /// Runs thread 0 alone, firing a fault at each step where one can fire
+    /// and `fire` says so; returns the final state.
+    fn alone(program: &Program, fire: bool) -> State {
+        let mut state = program.initial;
+        while exec::enabled(program, &state, 0) {
+            let fires = fire && exec::fault_point(program, &state, 0).is_some();
+            exec::step(program, &mut state, 0, fires);
+            program.assert_invariants(&state);
+        }
+        assert!(exec::finished(program, &state, 0));
+        state
+    }
+
+    #[test]
+    fn sync_else_runs_after_the_last_page_when_a_submit_failed() {
+        let p = sync_else_program();
+        // The first submit (page a) fails; the sync goes on and writes b,
+        // then reports the error: the freeze is undone and the thaw refused.
+        let state = alone(&p, true);
+        assert_eq!(state.faults_fired[FaultKind::IoError as usize], 1);
+        assert_eq!(
+            (state.pages[0].disk, state.pages[0].dirty()),
+            (1, false),
+            "a is lost"
+        );
+        assert_eq!(state.pages[1].disk, 3, "b is written although a failed");
+        assert_eq!(state.level(), Level::Unfrozen);
+        assert!(state.has_record(record::FREEZE_FAILED));
+        assert!(state.has_record(record::THAW_REFUSED), "FITHAW → EINVAL");
+        assert!(
+            !state.has_record(record::WINDOW_EVER),
+            "the freeze never completed"
+        );
+        // Without a failure the freeze completes and the thaw thaws.
+        let state = alone(&p, false);
+        assert_eq!((state.pages[0].disk, state.pages[1].disk), (2, 3));
+        assert!(state.has_record(record::WINDOW_EVER));
+        assert!(!state.has_record(record::FREEZE_FAILED) && !state.has_record(record::THAW_REFUSED));
+        assert_eq!(p.records_mask() & record::FREEZE_FAILED, record::FREEZE_FAILED);
+    }
+
+    #[test]
+    fn a_failed_submit_crosses_into_the_error_copy_without_ending_the_write_out() {
+        let p = sync_else_program();
+        let code = &p.threads[0].code;
+        let failed = code
+            .iter()
+            .position(|i| matches!(i.op, Op::SyncFailed { freeze: true }))
+            .expect("the error chain ends in SyncFailed");
+        for (at, instr) in code.iter().enumerate() {
+            if let Op::Submit { has_else: true, .. } = instr.op {
+                // The failure edge stays in the page's body (its twin copy):
+                // the else's unlock_page ends the write-out, not the submit.
+                assert_eq!(instr.leaves.alt, 0, "submit at {at}");
+                assert_ne!(instr.alt, instr.next);
+                // Every failure edge leads to SyncFailed, never past it.
+                assert!(reaches(code, instr.alt as usize, failed), "submit at {at}");
+            }
+        }
+        // No `sync else` in a program without faults changes nothing else:
+        // a plain `sync` compiles to one copy per page.
+        let plain = program("lock_page; if dirty { clean; submit; } unlock_page;");
+        assert!(
+            plain.threads[1]
+                .code
+                .iter()
+                .all(|i| !matches!(i.op, Op::SyncFailed { .. }))
+        );
+        assert_eq!(plain.records_mask(), crate::model::RECORDS_ALL);
+    }
+
+    /// Whether `to` is reachable from `from` in `code`.
+    fn reaches(code: &[Instr], from: usize, to: usize) -> bool {
+        let mut seen = vec![false; code.len()];
+        let mut stack = vec![from];
+        while let Some(at) = stack.pop() {
+            if at == to {
+                return true;
+            }
+            if std::mem::replace(&mut seen[at], true) || code[at].op == Op::Done {
+                continue;
+            }
+            stack.extend([code[at].next as usize, code[at].alt as usize]);
+        }
+        false
     }
 
     #[test]

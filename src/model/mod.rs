@@ -26,7 +26,9 @@ const PAGE_DIRTY: u8 = 4;
 /// (`engine::pack`) gives the flags this many bits. A new flag must be added
 /// here; the encoder checks that no value overflows its width.
 pub(crate) const PAGE_FLAGS_ALL: u8 = PAGE_CACHED | PAGE_PTE_DIRTY | PAGE_DIRTY;
-/// The `record` bits in use (see [`record`]), for the packed encoding.
+/// The `record` bits every program may set (see [`record`]), for the
+/// packed encoding; a program whose freeze has a `sync else` may also set
+/// [`record::FREEZE_FAILED`] (`Program::records_mask`).
 pub(crate) const RECORDS_ALL: u8 = 127;
 
 /// One page and the disk block behind it.
@@ -132,6 +134,10 @@ pub mod record {
     /// A thaw was refused with EINVAL: the filesystem was not frozen
     /// (`thaw_super`).
     pub const THAW_REFUSED: u8 = 64;
+    /// A freeze's `sync else` found a failed write: the freeze's sync
+    /// returned -EIO (`sync_filesystem` in `freeze_super`), so FIFREEZE
+    /// fails with EIO when the policy's `else` gives up the freeze.
+    pub const FREEZE_FAILED: u8 = 128;
 }
 
 /// The whole state of the model: cheap to copy, compare and hash.

@@ -141,6 +141,9 @@ fn body(out: &mut String, ws: &Workspace, indent: usize, stmts: &Body) {
             StmtKind::TryLockUmount { otherwise, .. }
             | StmtKind::Submit {
                 otherwise: Some(otherwise),
+            }
+            | StmtKind::Sync {
+                otherwise: Some(otherwise),
             } => {
                 let head = match &stmt.kind {
                     StmtKind::TryLockUmount { .. } => format!("{} else", stmt.kind.head()),

@@ -7,4 +7,5 @@ pub mod matrix;
 pub mod merge;
 pub mod snapshot;
 pub mod svg;
+pub mod swarm;
 pub mod trace;

@@ -131,6 +131,9 @@ pub fn state_changes(program: &Program, before: &State, after: &State) -> Vec<St
     if opened(record::DIRTY_AT_FREEZE) {
         changes.push("dirty-at-freeze".into());
     }
+    if opened(record::FREEZE_FAILED) {
+        changes.push("the freeze's sync failed (EIO)".into());
+    }
     for (kind, (b, a)) in crate::fault::NAMES
         .iter()
         .zip(before.faults_fired.iter().zip(&after.faults_fired))

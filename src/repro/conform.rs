@@ -29,10 +29,18 @@ pub struct ModelCell {
     pub blocked: BTreeMap<String, BTreeSet<String>>,
     /// Per user thread: whether it can finish while the window is open.
     pub can_finish_frozen: BTreeMap<String, bool>,
-    /// The nesting rule: over the runs that end, whether some freeze was
-    /// refused (EBUSY) and whether some thaw was refused (EINVAL).
-    pub refusals: BTreeSet<(bool, bool)>,
+    /// The nesting rule and the freeze's result: over the runs that end,
+    /// see [`Nesting`].
+    pub refusals: BTreeSet<Nesting>,
+    /// Whether the scenario injects faults (the probe forces them, so a
+    /// `safe` run need not be seen).
+    pub faults: bool,
 }
+
+/// What the freezes and thaws of one run returned: (some FIFREEZE refused
+/// with EBUSY, some FIFREEZE failed with EIO — its sync failed, some FITHAW
+/// refused with EINVAL).
+pub type Nesting = (bool, bool, bool);
 
 /// The class of a model statement, as compared with kernel stacks.
 pub fn statement_class(text: &str) -> String {
@@ -130,6 +138,7 @@ pub fn model_cell(
         if exec::enabled_mask(program, &state) == 0 {
             refusals.insert((
                 state.records & record::FREEZE_REFUSED != 0,
+                state.records & record::FREEZE_FAILED != 0,
                 state.records & record::THAW_REFUSED != 0,
             ));
         }
@@ -181,6 +190,7 @@ pub fn model_cell(
         blocked,
         can_finish_frozen: can_finish,
         refusals,
+        faults: program.any_fault_enabled(),
     }
 }
 
@@ -219,19 +229,21 @@ pub struct ProbeThread {
     pub stack_hung: String,
 }
 
-/// `EBUSY` and `EINVAL` on Linux.
+/// `EIO`, `EBUSY` and `EINVAL` on Linux.
+const EIO: i32 = 5;
 const EBUSY: i32 = 16;
 const EINVAL: i32 = 22;
 
 impl ProbeRun {
-    /// Whether some `FIFREEZE` failed with EBUSY and some `FITHAW` with
-    /// EINVAL; any other failure is an error naming it.
-    pub fn refusals(&self) -> Result<(bool, bool), String> {
-        let mut pair = (false, false);
+    /// Whether some `FIFREEZE` failed with EBUSY, some with EIO, and some
+    /// `FITHAW` with EINVAL; any other failure is an error naming it.
+    pub fn refusals(&self) -> Result<Nesting, String> {
+        let mut pair = (false, false, false);
         for io in self.ioctls.iter().filter(|io| io.rc != 0) {
             match (io.op.as_str(), io.errno) {
                 ("freeze", EBUSY) => pair.0 = true,
-                ("thaw", EINVAL) => pair.1 = true,
+                ("freeze", EIO) => pair.1 = true,
+                ("thaw", EINVAL) => pair.2 = true,
                 (op, errno) => return Err(format!("{op} failed with errno {errno}")),
             }
         }
@@ -325,8 +337,8 @@ pub struct Cell {
     pub model_blocked: BTreeMap<String, BTreeSet<String>>,
     /// The nesting rule: (freeze refused with EBUSY, thaw refused with
     /// EINVAL) as seen in the runs, and as the model's runs end.
-    pub refusals: BTreeSet<(bool, bool)>,
-    pub model_refusals: BTreeSet<(bool, bool)>,
+    pub refusals: BTreeSet<Nesting>,
+    pub model_refusals: BTreeSet<Nesting>,
     /// Every disagreement, with the kernel's evidence.
     pub findings: Vec<String>,
     /// Bad outcomes the model reaches that no run showed (expected for a
@@ -395,10 +407,11 @@ pub fn compare(model: &ModelCell, fs: &str, observed: &Observed, reason_not_run:
                         .map(|io| format!("{} rc {} errno {}", io.op, io.rc, io.errno))
                         .collect();
                     cell.findings.push(format!(
-                        "run {}: freeze refused (EBUSY) {}, thaw refused (EINVAL) {}, which no run of the model ends with ({:?}); ioctls: {}",
+                        "run {}: freeze refused (EBUSY) {}, freeze failed (EIO) {}, thaw refused (EINVAL) {}, which no run of the model ends with ({:?}); ioctls: {}",
                         run.run,
                         pair.0,
                         pair.1,
+                        pair.2,
                         model.refusals,
                         ioctls.join(", ")
                     ));
@@ -444,7 +457,7 @@ pub fn compare(model: &ModelCell, fs: &str, observed: &Observed, reason_not_run:
     }
     if runs.is_empty() {
         cell.findings.push("no run reported".to_string());
-    } else if !cell.observed.contains_key(Outcome::Safe.name()) {
+    } else if !cell.observed.contains_key(Outcome::Safe.name()) && !model.faults {
         cell.findings.push("no run was safe".to_string());
     }
     for o in &model.outcomes {
@@ -599,12 +612,17 @@ impl Matrix {
         let refusing: Vec<&Cell> = self
             .cells
             .iter()
-            .filter(|c| c.refusals.iter().chain(&c.model_refusals).any(|&(f, t)| f || t))
+            .filter(|c| {
+                c.refusals
+                    .iter()
+                    .chain(&c.model_refusals)
+                    .any(|&(f, e, t)| f || e || t)
+            })
             .collect();
         if !refusing.is_empty() {
             let _ = writeln!(
                 out,
-                "\nthe nesting rule ((freeze refused with EBUSY, thaw refused with EINVAL) per run):"
+                "\nthe nesting rule and failed freezes ((freeze refused with EBUSY, freeze failed with EIO, thaw refused with EINVAL) per run):"
             );
             for c in refusing {
                 let _ = writeln!(

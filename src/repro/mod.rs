@@ -80,6 +80,21 @@ impl std::fmt::Display for Unrealisable {
 
 impl std::error::Error for Unrealisable {}
 
+/// The one fault the probe injects.
+const IO_ERROR: &str = "io-error";
+
+/// Whether the scenario turns on `io-error` (the probe then makes the
+/// pages' blocks fail writes while FIFREEZE runs: device-mapper's `error`
+/// target, docs/conformance.md). A policy's faults do not count: the probe
+/// performs the scenario.
+pub fn injects_io_error(scenario: &ir::Scenario) -> bool {
+    scenario
+        .faults
+        .iter()
+        .rfind(|f| f.name == IO_ERROR)
+        .is_some_and(|f| f.max > 0)
+}
+
 /// What a page's initial state needs from the filesystem.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Needs {
@@ -95,10 +110,18 @@ pub fn realisable(scenario: &ir::Scenario) -> Result<Needs, Unrealisable> {
         scenario: scenario.name.clone(),
         what,
     };
-    if let Some(fault) = scenario.faults.first() {
+    if let Some(fault) = scenario.faults.iter().find(|f| f.name != IO_ERROR) {
         return Err(err(format!(
-            "it injects faults (`{}`); the probe performs no fault injection",
+            "it injects fault `{}`; the probe injects only `{IO_ERROR}` (write errors on the pages' blocks during FIFREEZE)",
             fault.name
+        )));
+    }
+    if injects_io_error(scenario)
+        && let Some(p) = scenario.pages.iter().find(|p| p.buffers != Buffers::Mapped)
+    {
+        return Err(err(format!(
+            "page `{}`: `{IO_ERROR}` needs every page's block allocated before the freeze (`buffers = mapped`), so that the errors can be aimed at it",
+            p.name
         )));
     }
     if scenario.pages.len() > PAGES_MAX {
@@ -274,13 +297,14 @@ pub fn scenario_table(scenario: &ir::Scenario, options: &Options) -> Result<Stri
     let _ = writeln!(t, "#define FF_POLICY {}", c_string(&options.policy));
     let _ = writeln!(
         t,
-        "enum {{ FF_NPAGES = {}, FF_NTHREADS = {}, FF_RACING = {}, FF_RACING_RUNS = {}, FF_NORDER = {}, FF_NEEDS_DELALLOC = {} }};",
+        "enum {{ FF_NPAGES = {}, FF_NTHREADS = {}, FF_RACING = {}, FF_RACING_RUNS = {}, FF_NORDER = {}, FF_NEEDS_DELALLOC = {}, FF_IO_ERROR = {} }};",
         scenario.pages.len(),
         threads.len(),
         u8::from(racing),
         options.racing_runs,
         options.order.len(),
-        u8::from(needs == Needs::Delalloc)
+        u8::from(needs == Needs::Delalloc),
+        u8::from(injects_io_error(scenario))
     );
     let why = match needs {
         Needs::Delalloc => {
@@ -409,6 +433,14 @@ fn readme(scenario: &ir::Scenario, options: &Options) -> String {
          probe exits, is killed or makes no progress for 30 s, and signal handlers thaw it\n\
          too. Needs root and the filesystem's mkfs.\n\n",
     );
+    if injects_io_error(scenario) {
+        r.push_str(
+            "The scenario injects `io-error`: `run.sh` makes the scratch filesystem on a\n\
+             device-mapper device over a loop device instead (needs `dmsetup`), and the probe\n\
+             makes the pages' blocks fail writes (dm's `error` target) from just before each\n\
+             `FIFREEZE` until it returns. Not on btrfs (copy on write).\n\n",
+        );
+    }
     if racing {
         let _ = writeln!(
             r,

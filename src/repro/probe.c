@@ -15,6 +15,7 @@
  * Build: cc -O2 -static -pthread -o probe probe.c
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -33,6 +34,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
@@ -85,6 +87,13 @@ static int opt_runs = -1, opt_hold_ms = 300, opt_settle_ms = 3000, opt_min_hold_
 static int delalloc = -1;
 static FILE *out;
 static int watchdog_pipe = -1;
+/* io-error (FF_IO_ERROR): the device-mapper device between the loop device
+ * and the filesystem, its loop device and size, and the helper process that
+ * switches its table (see dm_helper). */
+static const char *dm_name;
+static char dm_loop[300];
+static unsigned long long dm_sectors;
+static int dm_cmd = -1, dm_ack = -1;
 static volatile sig_atomic_t frozen_now;
 
 static void die(const char *fmt, ...)
@@ -211,17 +220,184 @@ static void check_scratch(void)
             snprintf(found, sizeof found, "%s", src);
     }
     fclose(f);
-    if (strncmp(found, "/dev/loop", 9) != 0)
+    char loop[300];
+    snprintf(loop, sizeof loop, "%s", found);
+    if (dm_name) {
+        /* io-error: the filesystem is on /dev/mapper/NAME, whose one slave
+         * is the loop device. */
+        char want[300];
+        snprintf(want, sizeof want, "/dev/mapper/%s", dm_name);
+        struct stat st;
+        if (strcmp(found, want) != 0 || stat(found, &st) != 0)
+            die("%s is not mounted from %s (source `%s`): refusing to freeze it", real_mnt, want, found);
+        char slaves[PATH_MAX];
+        snprintf(slaves, sizeof slaves, "/sys/dev/block/%u:%u/slaves", major(st.st_rdev), minor(st.st_rdev));
+        DIR *d = opendir(slaves);
+        struct dirent *e;
+        int n = 0;
+        while (d && (e = readdir(d)))
+            if (e->d_name[0] != '.') {
+                snprintf(loop, sizeof loop, "/dev/%s", e->d_name);
+                n++;
+            }
+        if (d)
+            closedir(d);
+        if (n != 1)
+            die("%s has %d slave devices, not one loop device: refusing to freeze it", found, n);
+        snprintf(dm_loop, sizeof dm_loop, "%s", loop);
+        char sz[PATH_MAX];
+        snprintf(sz, sizeof sz, "/sys/block/%s/size", loop + 5);
+        FILE *sf = fopen(sz, "r");
+        if (!sf || fscanf(sf, "%llu", &dm_sectors) != 1)
+            die("cannot read %s", sz);
+        fclose(sf);
+    }
+    if (strncmp(loop, "/dev/loop", 9) != 0)
         die("%s is not mounted from a loop device (source `%s`): refusing to freeze it", real_mnt, found);
     char sys[PATH_MAX], back[PATH_MAX] = "";
-    snprintf(sys, sizeof sys, "/sys/block/%s/loop/backing_file", found + 5);
+    snprintf(sys, sizeof sys, "/sys/block/%s/loop/backing_file", loop + 5);
     f = fopen(sys, "r");
     if (!f || !fgets(back, sizeof back, f))
         die("cannot read %s", sys);
     fclose(f);
     back[strcspn(back, "\n")] = 0;
     if (strcmp(back, real_img) != 0)
-        die("%s is backed by %s, not by --image %s: refusing to freeze it", found, back, real_img);
+        die("%s is backed by %s, not by --image %s: refusing to freeze it", loop, back, real_img);
+}
+
+/* --- io-error: write errors on the pages' blocks during FIFREEZE ------- */
+
+/* A process of its own, forked before any thread: it runs dmsetup. The
+ * probe's threads cannot fork or exec while a user is blocked in a fault on
+ * the frozen filesystem (it holds mmap_lock, which fork and mmap need), so
+ * they only write a request down a pipe. A request is 'H' (heal: the whole
+ * device linear on the loop device) or 'F' with a list of sector ranges
+ * that get device-mapper's `error` target: writes (and reads) there fail,
+ * and, unlike dm-flakey's error_writes, it is sent no cache flush, so only
+ * the data writes fail (docs/conformance.md). */
+struct dm_request {
+    char kind;
+    int n;
+    unsigned long long start[FF_MAX_PAGES];
+};
+
+static int dm_run(const char *table)
+{
+    char path[64], cmd[512];
+    snprintf(path, sizeof path, "/tmp/ff-dm-table-%d", (int)getpid());
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fputs(table, f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd,
+             "dmsetup suspend --nolockfs --noflush %s && dmsetup load %s %s && dmsetup resume %s",
+             dm_name, dm_name, path, dm_name);
+    int rc = system(cmd);
+    unlink(path);
+    return rc == 0 ? 0 : -1;
+}
+
+static int cmp_ull(const void *a, const void *b)
+{
+    unsigned long long x = *(const unsigned long long *)a, y = *(const unsigned long long *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The table for a request: linear on the loop device, with `error` on
+ * the 8 sectors (one page) at each start of an 'F' request. */
+static void dm_table(struct dm_request *rq, char *table, size_t size)
+{
+    size_t len = 0;
+    unsigned long long at = 0;
+    table[0] = 0;
+    if (rq->kind == 'F') {
+        qsort(rq->start, (size_t)rq->n, sizeof rq->start[0], cmp_ull);
+        for (int k = 0; k < rq->n; k++) {
+            unsigned long long s0 = rq->start[k];
+            if (s0 < at || s0 + 8 > dm_sectors)
+                continue;
+            if (s0 > at)
+                len += (size_t)snprintf(table + len, size - len, "%llu %llu linear %s %llu\n", at, s0 - at,
+                                        dm_loop, at);
+            len += (size_t)snprintf(table + len, size - len, "%llu 8 error\n", s0);
+            at = s0 + 8;
+        }
+    }
+    if (at < dm_sectors)
+        snprintf(table + len, size - len, "%llu %llu linear %s %llu\n", at, dm_sectors - at, dm_loop, at);
+}
+
+static void dm_helper(int cmd, int ack)
+{
+    setenv("DM_DISABLE_UDEV", "1", 1);
+    struct dm_request rq;
+    char table[4096];
+    while (read(cmd, &rq, sizeof rq) == (ssize_t)sizeof rq) {
+        dm_table(&rq, table, sizeof table);
+        char rc = dm_run(table) == 0 ? 'k' : 'e';
+        if (write(ack, &rc, 1) != 1)
+            break;
+    }
+    /* The probe is gone (exited or killed): leave the device whole. */
+    rq.kind = 'H';
+    dm_table(&rq, table, sizeof table);
+    dm_run(table);
+    _exit(0);
+}
+
+static void dm_start(void)
+{
+    int c[2], a[2];
+    if (pipe(c) || pipe(a))
+        die("pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(c[1]);
+        close(a[0]);
+        dm_helper(c[0], a[1]);
+    }
+    close(c[0]);
+    close(a[1]);
+    dm_cmd = c[1];
+    dm_ack = a[0];
+}
+
+/* Sends a request and waits for it to be done; 0 when dmsetup succeeded. */
+static int dm_request(const struct dm_request *rq)
+{
+    char rc = 'e';
+    if (write(dm_cmd, rq, sizeof *rq) != (ssize_t)sizeof *rq || read(dm_ack, &rc, 1) != 1)
+        return -1;
+    return rc == 'k' ? 0 : -1;
+}
+
+/* The first sector of each page's block on the device (FIEMAP, without
+ * FIEMAP_FLAG_SYNC: the dirty page must stay dirty). Pages without a
+ * block are skipped. */
+static int page_sectors(int fd, unsigned long long *start)
+{
+    int n = 0;
+    for (int p = 0; p < FF_NPAGES; p++) {
+        struct {
+            struct fiemap f;
+            struct fiemap_extent e[1];
+        } fm;
+        memset(&fm, 0, sizeof fm);
+        fm.f.fm_start = (unsigned long long)p * PG;
+        fm.f.fm_length = PG;
+        fm.f.fm_extent_count = 1;
+        if (ioctl(fd, FS_IOC_FIEMAP, &fm.f) != 0 || fm.f.fm_mapped_extents < 1)
+            continue;
+        struct fiemap_extent *e = &fm.e[0];
+        if (e->fe_flags & (FIEMAP_EXTENT_UNKNOWN | FIEMAP_EXTENT_DELALLOC | FIEMAP_EXTENT_ENCODED))
+            continue;
+        unsigned long long phys = e->fe_physical + ((unsigned long long)p * PG - e->fe_logical);
+        start[n++] = phys / 512;
+    }
+    return n;
 }
 
 /* --- the image: per-block hashes of the loop device's backing file ---- */
@@ -327,6 +503,7 @@ static struct {
     struct snapshot a, b;
     uint64_t rng;
     int racing_hold_ms;
+    int io_error_pages; /* pages whose blocks were made to fail writes */
 } R;
 
 static __thread sigjmp_buf bus_jmp;
@@ -451,8 +628,22 @@ static int user_threads_settled(void)
 static void do_freeze(int self)
 {
     (void)self;
+    struct dm_request rq = {.kind = 'F'};
+    if (FF_IO_ERROR) {
+        rq.n = page_sectors(R.fd, rq.start);
+        if (rq.n == 0 || dm_request(&rq) != 0)
+            die("io-error: could not aim write errors at the pages' blocks (%d found; dmsetup failed?)", rq.n);
+        R.io_error_pages = rq.n;
+    }
     int rc = ioctl(mount_fd, FIFREEZE, 0);
     int e = rc ? errno : 0;
+    if (FF_IO_ERROR) {
+        rq.kind = 'H';
+        if (dm_request(&rq) != 0) {
+            thaw_quietly();
+            die("io-error: dmsetup could not restore the device after FIFREEZE");
+        }
+    }
     if (rc == 0) {
         frozen_now = 1;
         snapshot(&R.a);
@@ -665,7 +856,13 @@ static void read_direct(int p, uint64_t *val)
     *val = 0;
     if (dfd < 0 || posix_memalign(&buf, PG, PG))
         die("O_DIRECT open of %s: %s", R.path, strerror(errno));
-    if (pread(dfd, buf, PG, (off_t)p * PG) < 0)
+    /* A direct read first writes back and waits on the range, and reports
+     * (once) a write error recorded in the mapping: after a failed write
+     * (io-error) the first read fails with EIO and clears it. */
+    ssize_t got = pread(dfd, buf, PG, (off_t)p * PG);
+    if (got < 0 && errno == EIO)
+        got = pread(dfd, buf, PG, (off_t)p * PG);
+    if (got < 0)
         die("O_DIRECT read: %s", strerror(errno));
     *val = *(uint64_t *)buf;
     free(buf);
@@ -677,7 +874,7 @@ static const char *op_name(int op) { return op == FF_FREEZE ? "freeze" : "thaw";
 static void run_one(int run)
 {
     memset(R.t, 0, sizeof R.t);
-    R.nfo = R.nchanged = R.frozen_write = R.windows = 0;
+    R.nfo = R.nchanged = R.frozen_write = R.windows = R.io_error_pages = 0;
     R.frozen_ever = R.order_next = 0;
     R.order_broken = -1;
     R.last_thaw_us = 0;
@@ -777,9 +974,12 @@ static void run_one(int run)
     fprintf(out, ",\"frozen_write\":%s,\"changed_blocks\":[", R.frozen_write ? "true" : "false");
     for (int k = 0; k < R.nchanged; k++)
         fprintf(out, "%s%ld", k ? "," : "", R.changed[k]);
-    fprintf(out, "],\"lost_write\":%s,\"user_error\":%s,\"deadlock\":%s,\"windows\":%d,\"order_broken\":%d,\"ioctls\":[",
+    fprintf(out, "],\"lost_write\":%s,\"user_error\":%s,\"deadlock\":%s,\"windows\":%d,\"order_broken\":%d,",
             lost ? "true" : "false", user_error ? "true" : "false", deadlock ? "true" : "false", R.windows,
             R.order_broken);
+    if (FF_IO_ERROR)
+        fprintf(out, "\"io_error_pages\":%d,", R.io_error_pages);
+    fprintf(out, "\"ioctls\":[");
     for (int k = 0; k < R.nfo; k++)
         fprintf(out, "%s{\"op\":\"%s\",\"rc\":%d,\"errno\":%d}", k ? "," : "", op_name(R.fo[k].op), R.fo[k].rc,
                 R.fo[k].err);
@@ -819,10 +1019,12 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: probe --mount DIR --image FILE [--fs NAME] [--runs N] [--seed S] [--hold-ms MS]\n"
-            "             [--settle-ms MS] [--min-hold-ms MS] [--out FILE]\n"
+            "             [--settle-ms MS] [--min-hold-ms MS] [--out FILE] [--dm NAME] [--needs-dm]\n"
             "Runs scenario `%s` N times (default: 1 for a scenario whose users wait for the freeze,\n"
             "%d for a racing one) on the scratch filesystem mounted at DIR from a loop device\n"
-            "backed by FILE, and writes one JSON line per run.\n",
+            "backed by FILE (with --dm, from /dev/mapper/NAME over that loop device: needed by a\n"
+            "scenario with io-error, which --needs-dm tells by its exit code), and writes one JSON\n"
+            "line per run.\n",
             FF_SCENARIO, FF_RACING_RUNS);
     exit(2);
 }
@@ -851,6 +1053,10 @@ int main(int argc, char **argv)
             out_path = v, i++;
         else if (!strcmp(a, "--delalloc") && v)
             delalloc = atoi(v), i++;
+        else if (!strcmp(a, "--dm") && v)
+            dm_name = v, i++;
+        else if (!strcmp(a, "--needs-dm"))
+            exit(FF_IO_ERROR ? 0 : 1);
         else
             usage();
     }
@@ -860,10 +1066,18 @@ int main(int argc, char **argv)
         opt_runs = FF_RACING ? FF_RACING_RUNS : 1;
     if (FF_NEEDS_DELALLOC && delalloc == 0)
         die("%s", FF_NEEDS_DELALLOC_WHY);
+    if (FF_IO_ERROR && !dm_name)
+        die("the scenario injects io-error: run it on a filesystem on a device-mapper device over the loop "
+            "device (--dm NAME; run.sh does it when dmsetup is installed)");
+    if (FF_IO_ERROR && !strcmp(fs_name, "btrfs"))
+        die("io-error on btrfs: copy on write puts the page's new data in another block, which the errors "
+            "cannot be aimed at");
     out = out_path ? fopen(out_path, "w") : stdout;
     if (!out)
         die("cannot write %s", out_path);
     check_scratch();
+    if (FF_IO_ERROR)
+        dm_start();
     mount_fd = open(mount_dir, O_RDONLY | O_DIRECTORY);
     if (mount_fd < 0)
         die("open %s: %s", mount_dir, strerror(errno));

@@ -71,6 +71,54 @@ fn io_error_with_drop_on_error_loses_the_write() {
     assert_eq!(keep.outcomes, set(&[Outcome::Safe]));
 }
 
+/// `sync else`: a freeze that gives up when its sync reports a failed
+/// write, as freeze_super does when sync_filesystem fails. The write is
+/// lost, nothing reaches the disk while frozen, the filesystem ends
+/// unfrozen and the freezer's thaw is refused (FITHAW → EINVAL). mainline,
+/// whose freeze completes after a failed data write (as ext4's and xfs's
+/// do, docs/faults.md), reaches the same outcomes but never a failed freeze.
+#[test]
+fn a_freeze_whose_sync_fails_is_undone_and_its_thaw_refused() {
+    let ws = workspace();
+    let text =
+        freezefuzz::report::ir_text::policy_text(&ws, ws.policy("abort-on-sync-error").expect("policy"));
+    assert!(
+        text.contains("sync else {") && text.contains("set_level unfrozen;"),
+        "{text}"
+    );
+    let abort = compile(&ws, "abort-on-sync-error", "freeze-io-error");
+    let result = exhaustive(&abort);
+    support::expect_verdict(
+        "abort-on-sync-error × freeze-io-error",
+        result.outcomes,
+        &[Outcome::Safe, Outcome::LostWrite],
+    );
+    // The user stores, the freeze's sync fails on it and undoes the freeze.
+    let witness = result.shortest[Outcome::LostWrite as usize]
+        .as_ref()
+        .expect("witness");
+    let (end, trace) = run::replay(&abort, &OracleSet::standard(), &witness.choices, 1000).expect("replays");
+    let after = trace.last().expect("steps").after;
+    assert_eq!(after.level(), Level::Unfrozen);
+    assert!(after.has_record(record::FREEZE_FAILED) && after.has_record(record::THAW_REFUSED));
+    assert!(!after.has_record(record::WINDOW_EVER));
+    assert_eq!(after.umount_writer(), None, "s_umount was dropped");
+    let (steps, result) = (trace, end);
+    let root = format!("{}/", support::root().display());
+    insta::assert_snapshot!(
+        "sync_else_trace",
+        freezefuzz::report::trace::render(&ws, &abort, &steps, &result).replace(&root, "")
+    );
+    let mainline = compile(&ws, "mainline", "freeze-io-error");
+    let result = exhaustive(&mainline);
+    support::expect_verdict(
+        "mainline × freeze-io-error",
+        result.outcomes,
+        &[Outcome::Safe, Outcome::LostWrite],
+    );
+    assert_eq!(mainline.records_mask() & record::FREEZE_FAILED, 0);
+}
+
 /// Scenario `scenario` with `faults` added (they override the policy's).
 fn with_faults(scenario: &ir::Scenario, faults: &str) -> ir::Scenario {
     let mut scenario = scenario.clone();

@@ -10,4 +10,5 @@ mod repro;
 mod review;
 mod robust;
 mod support;
+mod swarm;
 mod writeback;

@@ -42,6 +42,7 @@ fn the_scenario_table_of_a_reproducer_is_stable() {
         "case4-racing",
         "conf-two-users-racing",
         "conf-delayed-racing",
+        "conf-io-error-racing",
     ] {
         let scenario = ws.scenario(name).expect("shipped scenario");
         text.push_str(&repro::scenario_table(scenario, &options()).expect("realisable"));
@@ -156,6 +157,31 @@ fn an_unrealisable_page_state_is_a_clear_error() {
         stderr.contains("dirty-hole") && stderr.contains("a dirty page with `buffers = unmapped`"),
         "{stderr}"
     );
+    // Faults: io-error needs allocated blocks to aim at; no other fault is injected.
+    for (scenario, says) in [
+        (
+            "io-error-hole",
+            "`io-error` needs every page's block allocated before the freeze",
+        ),
+        ("evict-fault", "the probe cannot: it injects only `io-error`"),
+    ] {
+        let out = freezefuzz()
+            .args([
+                "repro",
+                "mainline",
+                scenario,
+                "-f",
+                "tests/data/conform/unrealisable.ff",
+                "--out",
+            ])
+            .arg(dir.path())
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{scenario}: {stderr}");
+    }
 }
 
 #[test]
@@ -198,7 +224,11 @@ fn an_observed_outcome_outside_the_model_is_a_disagreement() {
     let text = std::fs::read_to_string(support::root().join(RESULTS)).expect("saved results");
     let line = text
         .lines()
-        .position(|l| l.contains("\"scenario\":\"case3-after-freeze\",\"fs\":\"ext4\""))
+        .position(|l| {
+            l.contains("\"scenario\":\"case3-after-freeze\"")
+                && l.contains("\"fs\":\"ext4\"")
+                && l.contains("\"frozen_write\"")
+        })
         .expect("a case3 run on ext4");
     let tampered: Vec<String> = text
         .lines()
@@ -245,35 +275,44 @@ fn conform_rejects_an_unknown_filesystem() {
 }
 
 /// A freeze or thaw failing with anything but the nesting rule's EBUSY /
-/// EINVAL is a disagreement.
+/// EINVAL or a failed freeze's EIO is a disagreement; so is a freeze that
+/// fails with EIO where the model's never does.
 #[test]
 fn an_ioctl_error_outside_the_nesting_rule_is_a_disagreement() {
     let text = std::fs::read_to_string(support::root().join(RESULTS)).expect("saved results");
-    let tampered: Vec<String> = text
-        .lines()
-        .map(|l| {
-            if l.contains("\"scenario\":\"conf-nesting\",\"fs\":\"xfs\"") {
-                l.replace("\"errno\":16", "\"errno\":5")
-            } else {
-                l.to_string()
-            }
-        })
-        .collect();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("results.jsonl");
-    std::fs::write(&path, tampered.join("\n")).expect("write");
-    let out = freezefuzz()
-        .args(["conform", "--scenario", "conf-nesting", "--results"])
-        .arg(&path)
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("conf-nesting on xfs: run 0: freeze failed with errno 5, outside the nesting rule"),
-        "{stdout}"
-    );
+    for (errno, says) in [
+        (
+            1,
+            "conf-nesting on xfs: run 0: freeze failed with errno 1, outside the nesting rule",
+        ),
+        (
+            5,
+            "conf-nesting on xfs: run 0: freeze refused (EBUSY) false, freeze failed (EIO) true, thaw refused (EINVAL) true, which no run of the model ends with",
+        ),
+    ] {
+        let tampered: Vec<String> = text
+            .lines()
+            .map(|l| {
+                if l.contains("\"scenario\":\"conf-nesting\"") && l.contains("\"fs\":\"xfs\"") {
+                    l.replace("\"errno\":16", &format!("\"errno\":{errno}"))
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("results.jsonl");
+        std::fs::write(&path, tampered.join("\n")).expect("write");
+        let out = freezefuzz()
+            .args(["conform", "--scenario", "conf-nesting", "--results"])
+            .arg(&path)
+            .assert()
+            .code(1)
+            .get_output()
+            .clone();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains(says), "errno {errno}: {stdout}");
+    }
 }
 
 /// The probe's safety check: it refuses a folder without the driver's
@@ -323,4 +362,42 @@ fn the_probe_refuses_anything_but_its_own_scratch_filesystem() {
     let (code, stderr) = run();
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("is not mounted from a loop device"), "{stderr}");
+    // An io-error probe says it needs a device-mapper device, refuses to
+    // run without one, and accepts only /dev/mapper/NAME over the loop device.
+    let io = repro::generate(
+        ws.scenario("conf-io-error-racing").expect("conformance"),
+        &options(),
+    )
+    .expect("realisable");
+    std::fs::write(&source, &io.probe_c).expect("write");
+    let io_probe = dir.path().join("probe-io");
+    let built = StdCommand::new(&cc)
+        .args(["-O2", "-pthread", "-o"])
+        .arg(&io_probe)
+        .arg(&source)
+        .status()
+        .expect("cc runs");
+    assert!(built.success());
+    let needs_dm = |p: &PathBuf| {
+        StdCommand::new(p)
+            .arg("--needs-dm")
+            .status()
+            .expect("runs")
+            .code()
+    };
+    assert_eq!((needs_dm(&io_probe), needs_dm(&probe)), (Some(0), Some(1)));
+    for (dm, says) in [
+        (None, "run it on a filesystem on a device-mapper device"),
+        (Some("ff-test"), "is not mounted from /dev/mapper/ff-test"),
+    ] {
+        let mut cmd = StdCommand::new(&io_probe);
+        cmd.arg("--mount").arg(&scratch).arg("--image").arg(&image);
+        if let Some(name) = dm {
+            cmd.args(["--dm", name]);
+        }
+        let out = cmd.output().expect("the probe runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+    }
 }
