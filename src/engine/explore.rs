@@ -187,6 +187,11 @@ impl HashCompaction {
     }
 }
 
+/// How the reduction lines of [`Reductions::describe`] begin for the
+/// reductions under which a witness is the shortest found, not proven
+/// shortest: reports (and JSON read back) tell them by these.
+pub const WITNESS_NOT_PROVEN_SHORTEST: [&str; 2] = ["partial-order reduction:", "hash compaction:"];
+
 impl Reductions {
     /// One line per reduction used, for reports.
     pub fn describe(&self) -> Vec<String> {
