@@ -800,6 +800,36 @@ impl<const W: usize> Context<'_, W> {
     }
 }
 
+/// The workers of a search with `jobs` threads (`None`: the caller alone).
+fn worker_pool(jobs: usize) -> Option<rayon::ThreadPool> {
+    (jobs > 1)
+        .then(|| rayon::ThreadPoolBuilder::new().num_threads(jobs).build().ok())
+        .flatten()
+}
+
+/// Expands `batch` with `expand_one`, in chunks spread over `pool`'s
+/// workers when there is one; the expansions come back in batch order.
+fn expand_batch<const W: usize>(
+    pool: Option<&rayon::ThreadPool>,
+    batch: &[[u64; W]],
+    expand_one: impl Fn(&[u64; W]) -> Expansion<W> + Sync,
+) -> Vec<Expansion<W>> {
+    let expand_all = |keys: &[[u64; W]]| -> Vec<Expansion<W>> { keys.iter().map(&expand_one).collect() };
+    match pool {
+        Some(pool) => pool.install(|| {
+            use rayon::prelude::*;
+            batch
+                .par_chunks(CHUNK)
+                .map(expand_all)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .flatten()
+                .collect()
+        }),
+        None => expand_all(batch),
+    }
+}
+
 /// States expanded per batch, and per parallel task within a batch.
 const BATCH: usize = 1 << 16;
 const CHUNK: usize = 1 << 10;
@@ -921,14 +951,7 @@ fn search<const W: usize>(
     let mut limit = None;
     let mut cursor = 0u32;
     let mut d = 0u32;
-    let pool = (limits.jobs > 1)
-        .then(|| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(limits.jobs)
-                .build()
-                .ok()
-        })
-        .flatten();
+    let pool = worker_pool(limits.jobs);
 
     // Batches of the queue's front are expanded (in parallel with `jobs`)
     // into successor lists, whose ids are looked up in the visited set
@@ -948,32 +971,15 @@ fn search<const W: usize>(
             let visited = &visited;
             let ctx = &ctx;
             let reduction = reduction.as_ref();
-            let expand_all = |keys: &[[u64; W]]| -> Vec<Expansion<W>> {
-                keys.iter()
-                    .map(|key| {
-                        let mut expansion = expand(ctx, oracles, reduction, key);
-                        expansion.found = expansion
-                            .successors
-                            .iter()
-                            .map(|(key, _)| (0, visited.find(key)))
-                            .collect();
-                        expansion
-                    })
-                    .collect()
-            };
-            match &pool {
-                Some(pool) => pool.install(|| {
-                    use rayon::prelude::*;
-                    batch
-                        .par_chunks(CHUNK)
-                        .map(expand_all)
-                        .collect::<Vec<_>>()
-                        .into_iter()
-                        .flatten()
-                        .collect()
-                }),
-                None => expand_all(&batch),
-            }
+            expand_batch(pool.as_ref(), &batch, |key| {
+                let mut expansion = expand(ctx, oracles, reduction, key);
+                expansion.found = expansion
+                    .successors
+                    .iter()
+                    .map(|(key, _)| (0, visited.find(key)))
+                    .collect();
+                expansion
+            })
         };
         drop(batch);
         for expansion in expansions {
@@ -1544,14 +1550,7 @@ mod compact {
         let mut limit = None;
         let mut cursor = 0u32;
         let mut d = 0u32;
-        let pool = (limits.jobs > 1)
-            .then(|| {
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(limits.jobs)
-                    .build()
-                    .ok()
-            })
-            .flatten();
+        let pool = worker_pool(limits.jobs);
         'search: while level.len > 0 {
             if d > limits.steps_max {
                 // Past the step budget: not expanded (see the exact search).
@@ -1564,35 +1563,18 @@ mod compact {
                 done += take;
                 let expansions: Vec<Expansion<W>> = {
                     let (seen, ctx, reduction) = (&seen, &ctx, reduction.as_ref());
-                    let expand_all = |keys: &[[u64; W]]| -> Vec<Expansion<W>> {
-                        keys.iter()
-                            .map(|key| {
-                                let mut expansion = expand(ctx, oracles, reduction, key);
-                                expansion.found = expansion
-                                    .successors
-                                    .iter()
-                                    .map(|(key, _)| {
-                                        let fp = fingerprint(key);
-                                        (fp, if seen.contains(fp) { 0 } else { NONE })
-                                    })
-                                    .collect();
-                                expansion
+                    expand_batch(pool.as_ref(), &batch, |key| {
+                        let mut expansion = expand(ctx, oracles, reduction, key);
+                        expansion.found = expansion
+                            .successors
+                            .iter()
+                            .map(|(key, _)| {
+                                let fp = fingerprint(key);
+                                (fp, if seen.contains(fp) { 0 } else { NONE })
                             })
-                            .collect()
-                    };
-                    match &pool {
-                        Some(pool) => pool.install(|| {
-                            use rayon::prelude::*;
-                            batch
-                                .par_chunks(CHUNK)
-                                .map(expand_all)
-                                .collect::<Vec<_>>()
-                                .into_iter()
-                                .flatten()
-                                .collect()
-                        }),
-                        None => expand_all(&batch),
-                    }
+                            .collect();
+                        expansion
+                    })
                 };
                 drop(batch);
                 for expansion in expansions {
