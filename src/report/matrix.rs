@@ -95,6 +95,10 @@ pub struct CellReport {
     /// and `transitions` count the reduced graph; see docs/exploration.md).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reductions: Vec<String>,
+    /// Exhaustive mode with hash compaction: the bound on the probability
+    /// that a state was omitted (n(n-1)/2^65); absent for exact searches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub omission_probability: Option<f64>,
     /// Exhaustive mode: the limit that stopped the search (then `outcomes`
     /// is a lower bound and `safe` proves nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -282,6 +286,7 @@ pub fn cell_from_campaign(result: &CellResult, program: &Program, replay: &Repla
         transitions: None,
         depth: None,
         reductions: Vec::new(),
+        omission_probability: None,
         limit: None,
         reachable: None,
         witnesses,
@@ -379,6 +384,11 @@ pub fn cell_from_exploration(result: &Exploration, program: &Program, replay: &R
         transitions: Some(result.transitions),
         depth: Some(result.depth),
         reductions: result.reductions.describe(),
+        omission_probability: result
+            .reductions
+            .hash_compaction
+            .as_ref()
+            .map(|c| c.omission_probability()),
         limit: result.limit.map(|l| l.to_string()),
         reachable: None,
         witnesses,

@@ -301,6 +301,14 @@ fn hash_compaction_says_it_is_not_exact() {
         "json",
     ]);
     assert!(json.contains("hash compaction: NOT EXACT"), "{json}");
+    // The bound as a number too, 412 states: 412 × 411 / 2^65.
+    let value: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    let bound = value["cells"][0]["omission_probability"]
+        .as_f64()
+        .expect("a number");
+    assert_eq!(bound, 412.0 * 411.0 / 2f64.powi(65));
+    let exact = stdout_of(&["explore", "sigbus", "case4-racing", "--format", "json"]);
+    assert!(!exact.contains("omission_probability"), "{exact}");
     assert_same(
         &json,
         &stdout_of(&[
