@@ -37,7 +37,7 @@ use crate::engine::exec::{self, Choice};
 use crate::engine::pack::Packer;
 use crate::engine::por::Reduction;
 use crate::engine::program::Program;
-use crate::engine::symmetry::Symmetry;
+use crate::engine::symmetry::{Symmetry, canonical_key};
 use crate::model::State;
 use crate::oracle::{OUTCOMES_MAX, OracleSet, Outcome, Outcomes, RunEnd};
 
@@ -800,6 +800,32 @@ impl<const W: usize> Context<'_, W> {
     }
 }
 
+/// What the oracles say of a state a search reaches: the outcomes that hold
+/// however the run continues, and, when no thread is enabled (`enabled`
+/// is the state's enabled mask), those of a run that ends there.
+pub(crate) fn state_outcomes(
+    program: &Program,
+    oracles: &OracleSet,
+    state: &State,
+    enabled: u32,
+) -> Outcomes {
+    let outcomes = oracles.judge(&RunEnd {
+        program,
+        state,
+        terminated: false,
+        step_limit: false,
+    });
+    if enabled != 0 {
+        return outcomes;
+    }
+    outcomes.union(oracles.judge(&RunEnd {
+        program,
+        state,
+        terminated: true,
+        step_limit: false,
+    }))
+}
+
 /// The workers of a search with `jobs` threads (`None`: the caller alone).
 fn worker_pool(jobs: usize) -> Option<rayon::ThreadPool> {
     (jobs > 1)
@@ -861,24 +887,11 @@ fn expand<const W: usize>(
     let program = ctx.program;
     let state = ctx.packer.unpack::<W>(key, &program.initial);
     // Outcomes that hold however the run continues.
-    let mut outcomes = oracles.judge(&RunEnd {
-        program,
-        state: &state,
-        terminated: false,
-        step_limit: false,
-    });
     let enabled = exec::enabled_mask(program, &state);
+    let outcomes = state_outcomes(program, oracles, &state, enabled);
     // Environment gates are branches too, but a state where only gates
     // are open also ends a run: the environment need not act.
     let gates = exec::gate_mask(program, &state);
-    if enabled == 0 {
-        outcomes = outcomes.union(oracles.judge(&RunEnd {
-            program,
-            state: &state,
-            terminated: true,
-            step_limit: false,
-        }));
-    }
     let movable = enabled | gates;
     let mut candidates = Vec::new();
     if let Some(reduction) = reduction.filter(|_| movable != 0) {
@@ -915,12 +928,7 @@ fn search<const W: usize>(
     symmetry: Option<&Symmetry>,
     stop: &AtomicBool,
 ) -> Exploration {
-    let canon = |state: &State| -> [u64; W] {
-        match symmetry {
-            Some(symmetry) => symmetry.canonical::<W>(packer, state).0,
-            None => packer.pack::<W>(state),
-        }
-    };
+    let canon = |state: &State| canonical_key::<W>(symmetry, packer, state);
     let ctx = Context {
         program,
         packer,
@@ -1519,12 +1527,7 @@ mod compact {
         symmetry: Option<&Symmetry>,
         stop: &AtomicBool,
     ) -> Exploration {
-        let canon = |state: &State| -> [u64; W] {
-            match symmetry {
-                Some(symmetry) => symmetry.canonical::<W>(packer, state).0,
-                None => packer.pack::<W>(state),
-            }
-        };
+        let canon = |state: &State| canonical_key::<W>(symmetry, packer, state);
         let ctx = Context {
             program,
             packer,

@@ -39,14 +39,15 @@ use rustc_hash::FxHashSet;
 
 use crate::engine::campaign::Shard;
 use crate::engine::exec::{self, Choice};
+use crate::engine::explore;
 use crate::engine::pack::Packer;
 use crate::engine::program::Program;
 use crate::engine::run;
 use crate::engine::seeds::stable_hash;
 use crate::engine::shrink;
-use crate::engine::symmetry::Symmetry;
+use crate::engine::symmetry::{Symmetry, canonical_key};
 use crate::model::{State, THREADS_MAX};
-use crate::oracle::{OUTCOMES_MAX, OracleSet, Outcome, Outcomes, RunEnd};
+use crate::oracle::{OUTCOMES_MAX, OracleSet, Outcome, Outcomes};
 
 /// What a swarm does. Every field is a time-free limit or a choice the
 /// result depends on; `jobs` is the one it does not depend on.
@@ -333,12 +334,7 @@ fn member_w<const W: usize>(
         seeds: [rng.next_u64(), rng.next_u64()],
         set: 0,
     };
-    let canon = |state: &State| -> [u64; W] {
-        match symmetry {
-            Some(symmetry) => symmetry.canonical::<W>(packer, state).0,
-            None => packer.pack::<W>(state),
-        }
-    };
+    let canon = |state: &State| canonical_key::<W>(symmetry, packer, state);
     let mut result = Member {
         index,
         seed,
@@ -372,21 +368,8 @@ fn member_w<const W: usize>(
         let depth = path.len() as u32;
         result.states += 1;
         result.deepest = result.deepest.max(depth);
-        let mut outcomes = oracles.judge(&RunEnd {
-            program,
-            state: &state,
-            terminated: false,
-            step_limit: false,
-        });
         let enabled = exec::enabled_mask(program, &state);
-        if enabled == 0 {
-            outcomes = outcomes.union(oracles.judge(&RunEnd {
-                program,
-                state: &state,
-                terminated: true,
-                step_limit: false,
-            }));
-        }
+        let outcomes = explore::state_outcomes(program, oracles, &state, enabled);
         // The shortest path to the outcome this member meets (a depth-first
         // path is often much longer than needed).
         for outcome in outcomes.iter() {

@@ -56,6 +56,19 @@ const IDENTITY_VALUES: [u8; 256] = {
     map
 };
 
+/// The key a search stores for `state`: its packed canonical representative
+/// under `symmetry`, or simply its packing without symmetry reduction.
+pub fn canonical_key<const W: usize>(
+    symmetry: Option<&Symmetry>,
+    packer: &Packer,
+    state: &State,
+) -> [u64; W] {
+    match symmetry {
+        Some(symmetry) => symmetry.canonical::<W>(packer, state).0,
+        None => packer.pack::<W>(state),
+    }
+}
+
 /// The symmetry group of one program.
 #[derive(Clone, Debug)]
 pub struct Symmetry {
