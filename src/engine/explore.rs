@@ -326,6 +326,15 @@ impl<T: Copy> Segmented<T> {
         }
     }
 
+    /// `len` copies of `value`.
+    fn filled(len: usize, value: T) -> Segmented<T> {
+        let mut filled = Segmented::new();
+        for _ in 0..len {
+            filled.push(value);
+        }
+        filled
+    }
+
     fn push(&mut self, value: T) {
         if self.len == self.segments.len() * SEGMENT {
             self.segments.push(vec![value; SEGMENT].into_boxed_slice());
@@ -739,8 +748,48 @@ impl Graph {
 /// on a cyclic graph two flags.
 const GRAPH_CHECK_BYTES: u64 = 4 + 4 + 1 + 1;
 /// Per-state bytes of the step-limit check that re-expands states (the hash
-/// table kept to find successors' ids): one height.
+/// table kept to find successors' ids): one in-degree, counted during the
+/// search (then, if a witness past the budget is needed, one height in its
+/// place); the two frontiers of its rounds come on top ([`frontier_bytes`]).
 const EXPAND_CHECK_BYTES: u64 = 4;
+
+/// Bytes of the in-degrees of `n` states, in whole segments.
+fn in_degree_bytes(n: u64) -> u64 {
+    n.div_ceil(SEGMENT as u64) * SEGMENT as u64 * EXPAND_CHECK_BYTES
+}
+
+/// Bytes of the two frontiers (bit sets over the states) of
+/// [`kahn_rounds`] over `n` states.
+fn frontier_bytes(n: u64) -> u64 {
+    2 * 8 * n.div_ceil(64)
+}
+
+/// One more edge into `id`, found by the search: a new state (the next id)
+/// gets its first.
+#[inline]
+fn count_in_edge(indegree: &mut Segmented<u32>, id: u32) {
+    if id as usize == indegree.len {
+        indegree.push(1);
+    } else {
+        indegree.set(id as usize, indegree.get(id as usize) + 1);
+    }
+}
+
+/// The in-degrees of the `n` states of `graph`, which is freed as they are
+/// counted: the offsets first, then each segment of edges once counted, so
+/// that the in-degrees take at most the offsets' room beside the edges.
+fn in_degrees(graph: Graph, n: usize) -> Segmented<u32> {
+    let Graph { offsets, edges } = graph;
+    drop(offsets);
+    let mut indegree = Segmented::filled(n, 0u32);
+    for (k, segment) in edges.segments.into_iter().enumerate() {
+        let used = (edges.len - k * SEGMENT).min(SEGMENT);
+        for &t in &segment[..used] {
+            indegree.set(t as usize, indegree.get(t as usize) + 1);
+        }
+    }
+    indegree
+}
 
 /// What the search needs besides the visited set: the program and how its
 /// states are canonicalised and expanded.
@@ -952,6 +1001,9 @@ fn search<const W: usize>(
     // reduction needs it: which successor a reduced state took depends on
     // the visited set at the time.
     let mut graph = (limits.keep_edges || limits.reduce).then(Graph::new);
+    // Without it, each state's in-degree, counted as the edges are found:
+    // the step-limit check's Kahn rounds start from them.
+    let mut indegree = graph.is_none().then(|| Segmented::filled(1, 0u32));
     let mut transitions = 0u64;
 
     let reduction = limits.reduce.then(|| Reduction::new(program));
@@ -1038,6 +1090,8 @@ fn search<const W: usize>(
                     };
                     if let Some(graph) = &mut graph {
                         graph.edges.push(id);
+                    } else if let Some(indegree) = &mut indegree {
+                        count_in_edge(indegree, id);
                     }
                     transitions += 1;
                 }
@@ -1053,23 +1107,42 @@ fn search<const W: usize>(
             // Memory is checked before it is taken: stop when the next growth
             // of a table, or the step-limit check after the search, would pass
             // the guard. The edge list goes first.
-            let (now, growth) = visited.bytes();
+            let (mut now, mut growth) = visited.bytes();
             let n = visited.len() as u64;
-            let base = now + growth + BATCH_BYTES_PER_STATE * BATCH as u64;
+            let slack = 2 * crate::model::THREADS_MAX;
+            if let Some(indegree) = &indegree {
+                now += indegree.bytes();
+                growth += indegree.growth(slack);
+            }
+            let batch_bytes = BATCH_BYTES_PER_STATE * BATCH as u64;
+            let base = now + growth + batch_bytes;
+            // Dropping the edge list turns it into in-degrees, the offsets
+            // freed first (see `in_degrees`).
+            let to_in_degrees = |g: &Graph, n: u64| in_degree_bytes(n).saturating_sub(g.offsets.bytes());
             let with_graph = graph.as_ref().map(|g| {
-                let during = base + g.bytes() + g.growth(2 * crate::model::THREADS_MAX);
+                // Room to drop the edge list at the next check.
+                let during = base + g.bytes() + g.growth(slack) + to_in_degrees(g, n + slack as u64);
                 // The check over the edge list runs after the table is freed.
                 let after = now - visited.table_bytes() + g.bytes() + GRAPH_CHECK_BYTES * n;
                 during.max(after)
             });
-            let without_graph = base + EXPAND_CHECK_BYTES * n;
-            match with_graph {
-                Some(bytes) if bytes <= limits.memory_max => {}
-                Some(_) if reduction.is_none() && without_graph <= limits.memory_max => {
-                    graph = None;
+            let without_graph =
+                base + if indegree.is_none() { in_degree_bytes(n) } else { 0 } + frontier_bytes(n);
+            match (with_graph, &graph) {
+                (Some(bytes), _) if bytes <= limits.memory_max => {}
+                // The conversion takes no more than what it frees first, or
+                // what it takes fits.
+                (Some(_), Some(g))
+                    if reduction.is_none()
+                        && without_graph <= limits.memory_max
+                        && (to_in_degrees(g, n) == 0
+                            || now + batch_bytes + g.bytes() + to_in_degrees(g, n) <= limits.memory_max) =>
+                {
+                    let g = graph.take().expect("matched");
+                    indegree = Some(in_degrees(g, n as usize));
                     release_freed_memory();
                 }
-                _ if graph.is_none() && without_graph <= limits.memory_max => {}
+                (None, _) if without_graph <= limits.memory_max => {}
                 _ => {
                     limit = Some(LimitHit::Memory(limits.memory_max));
                     break 'search;
@@ -1102,7 +1175,20 @@ fn search<const W: usize>(
     // Step-limit: only decidable over a complete graph.
     let mut longest_run = None;
     if limit.is_none() {
-        match step_limit(&ctx, &mut visited, graph, transitions, limits) {
+        let edges = match (graph, indegree) {
+            (Some(graph), _) => Edges::List(graph),
+            (None, Some(indegree)) => Edges::InDegrees(indegree),
+            (None, None) => unreachable!("one or the other is kept"),
+        };
+        match step_limit(
+            &ctx,
+            &mut visited,
+            edges,
+            transitions,
+            limits,
+            pool.as_ref(),
+            stop,
+        ) {
             Ok(StepLimit::Acyclic { longest, witness }) => {
                 longest_run = Some(longest);
                 if let Some(choices) = witness {
@@ -1187,23 +1273,37 @@ enum StepLimit {
     Cyclic { entry_depth: u32, choices: Vec<Choice> },
 }
 
+/// What the search kept for the step-limit check: the edge list, or
+/// (when it did not fit) each state's in-degree.
+enum Edges {
+    List(Graph),
+    InDegrees(Segmented<u32>),
+}
+
 /// Decides step-limit over the complete graph: whether it has a cycle, and
 /// otherwise its longest path. With the edge list, by Kahn's algorithm over
-/// it; without, by a depth-first search that re-expands each state from its
-/// key and finds its successors' ids in the visited set (4 bytes a state).
-/// A cycle found that way is then analysed over an edge list rebuilt by
-/// re-expansion, memory permitting (else the search reports the memory
-/// limit: step-limit is undecided).
+/// it. Without, by Kahn's algorithm in rounds ([`kahn_rounds`]) from the
+/// in-degrees counted during the search, each round's states re-expanded
+/// from their keys by `pool`'s workers (their successors' ids found in the
+/// visited set); when that finds a longest path past the budget, the
+/// witness needs heights, which a depth-first search computes (one 4-byte
+/// height a state, in the in-degrees' place). A cycle found without the
+/// edge list is analysed over one rebuilt by re-expansion, memory
+/// permitting (else the search reports the memory limit: step-limit is
+/// undecided).
 ///
 /// The witnesses do not depend on the path taken: an acyclic one follows,
 /// from the initial state, the first successor (in expansion order) on a
 /// longest path; a cyclic one is computed over the edge list either way.
+/// Without the edge list the check looks at `stop` between batches.
 fn step_limit<const W: usize>(
     ctx: &Context<'_, W>,
     visited: &mut Visited<W>,
-    graph: Option<Graph>,
+    edges: Edges,
     transitions: u64,
     limits: &ExploreLimits,
+    pool: Option<&rayon::ThreadPool>,
+    stop: &AtomicBool,
 ) -> Result<StepLimit, LimitHit> {
     let n = visited.len();
     // States past the budget were not expanded: they have no edges.
@@ -1238,50 +1338,30 @@ fn step_limit<const W: usize>(
         }
         choices
     };
-    let graph = match graph {
-        Some(graph) => graph,
-        None => {
-            // Depth-first: 0 unvisited, GREY on the stack, else height + 1.
-            const GREY: u32 = u32::MAX;
-            let mut colour = vec![0u32; n];
-            let mut stack: Vec<(u32, Vec<u32>, usize, u32)> = vec![(0, successor_ids(visited, 0), 0, 0)];
-            colour[0] = GREY;
-            let mut cyclic = false;
-            while let Some(top) = stack.last_mut() {
-                if top.2 < top.1.len() {
-                    let t = top.1[top.2];
-                    top.2 += 1;
-                    match colour[t as usize] {
-                        0 => {
-                            colour[t as usize] = GREY;
-                            let succ = successor_ids(visited, t as usize);
-                            stack.push((t, succ, 0, 0));
-                        }
-                        GREY => {
-                            cyclic = true;
-                            break;
-                        }
-                        done => top.3 = top.3.max(done),
-                    }
-                } else {
-                    let (id, _, _, best) = stack.pop().expect("not empty");
-                    colour[id as usize] = best + 1;
-                    if let Some(parent) = stack.last_mut() {
-                        parent.3 = parent.3.max(best + 1);
-                    }
+    let graph = match edges {
+        Edges::List(graph) => graph,
+        Edges::InDegrees(indegree) => {
+            let rounds = kahn_rounds(visited, indegree, pool, stop, |visited, i| {
+                successor_ids(visited, i as usize)
+            })?;
+            if let Some(longest) = rounds {
+                if longest <= limits.steps_max {
+                    return Ok(StepLimit::Acyclic {
+                        longest,
+                        witness: None,
+                    });
                 }
-            }
-            drop(stack);
-            if !cyclic {
-                let longest = colour[0] - 1;
-                let witness = (longest > limits.steps_max).then(|| {
-                    walk(visited, &|i| colour[i as usize] - 1, &|i| {
-                        successor_ids(visited, i as usize)
-                    })
+                // A witness past the budget: heights, depth-first.
+                let height = heights(n, stop, |i| successor_ids(visited, i as usize))?;
+                debug_assert_eq!(height[0], longest, "two ways to the longest path");
+                let witness = walk(visited, &|i| height[i as usize], &|i| {
+                    successor_ids(visited, i as usize)
                 });
-                return Ok(StepLimit::Acyclic { longest, witness });
+                return Ok(StepLimit::Acyclic {
+                    longest,
+                    witness: Some(witness),
+                });
             }
-            drop(colour);
             // Rebuild the edge list, if it fits beside the visited set, and
             // the check's arrays after the table is freed.
             let (now, _) = visited.bytes();
@@ -1293,6 +1373,9 @@ fn step_limit<const W: usize>(
             }
             let mut graph = Graph::new();
             for i in 0..n {
+                if (i as u32).is_multiple_of(STOP_CHECK_STATES) && stop.load(Ordering::Relaxed) {
+                    return Err(LimitHit::Interrupted);
+                }
                 for t in successor_ids(visited, i) {
                     graph.edges.push(t);
                 }
@@ -1383,6 +1466,143 @@ fn step_limit<const W: usize>(
         at = target;
     }
     Ok(StepLimit::Cyclic { entry_depth, choices })
+}
+
+/// Kahn's algorithm in rounds, without an edge list: the longest path from
+/// the initial state if the graph of the visited states is acyclic, `None`
+/// if it has a cycle. `indegree` holds each state's in-degree, counted
+/// during the search; `successors` re-expands a state (its successors' ids,
+/// none for a state past the budget).
+///
+/// Round 0 is the initial state alone, if no edge enters it (every other
+/// state was found from a predecessor). Each round re-expands its states,
+/// in batches spread over `pool`'s workers, and takes an edge off each
+/// successor's in-degree; the states left with none form the next round (a
+/// state joins the round after its last predecessor's, so round `r` holds
+/// the states whose longest path from the initial state is `r` steps). The
+/// rounds are bit sets over the ids, taken in id order, so the rounds, and
+/// the result, do not depend on the number of workers. The in-degrees are
+/// taken off on the caller's thread in batch order while the workers expand
+/// the next batch. Every state is removed iff the graph is acyclic.
+fn kahn_rounds<const W: usize>(
+    visited: &Visited<W>,
+    mut indegree: Segmented<u32>,
+    pool: Option<&rayon::ThreadPool>,
+    stop: &AtomicBool,
+    successors: impl Fn(&Visited<W>, u32) -> Vec<u32> + Sync,
+) -> Result<Option<u32>, LimitHit> {
+    let n = visited.len();
+    let words = n.div_ceil(64);
+    let mut round = vec![0u64; words];
+    let mut next = vec![0u64; words];
+    if indegree.get(0) == 0 {
+        round[0] = 1;
+    }
+    // A batch's successors, chunk by chunk, in batch order.
+    let expand = |batch: &[u32]| -> Vec<Vec<u32>> {
+        let expand_chunk =
+            |ids: &[u32]| -> Vec<u32> { ids.iter().flat_map(|&i| successors(visited, i)).collect() };
+        match pool {
+            Some(pool) => pool.install(|| {
+                use rayon::prelude::*;
+                batch.par_chunks(CHUNK).map(expand_chunk).collect()
+            }),
+            None => vec![expand_chunk(batch)],
+        }
+    };
+    let take_off = |indegree: &mut Segmented<u32>, next: &mut [u64], targets: Vec<Vec<u32>>| {
+        for t in targets.into_iter().flatten() {
+            let left = indegree.get(t as usize) - 1;
+            indegree.set(t as usize, left);
+            if left == 0 {
+                next[t as usize / 64] |= 1 << (t % 64);
+            }
+        }
+    };
+    let (mut removed, mut rounds) = (0usize, 0u32);
+    loop {
+        let mut batch: Vec<u32> = Vec::with_capacity(BATCH);
+        let mut pending: Vec<Vec<u32>> = Vec::new();
+        let mut size = 0usize;
+        let mut w = 0;
+        loop {
+            // The round's next batch of states, in id order.
+            batch.clear();
+            while w < words && batch.len() < BATCH {
+                let mut bits = std::mem::take(&mut round[w]);
+                while bits != 0 {
+                    batch.push((w * 64) as u32 + bits.trailing_zeros());
+                    bits &= bits - 1;
+                }
+                w += 1;
+            }
+            if stop.load(Ordering::Relaxed) {
+                return Err(LimitHit::Interrupted);
+            }
+            // Expand this batch while the last one's edges are taken off.
+            let done = std::mem::take(&mut pending);
+            let expanded = match pool {
+                Some(pool) => {
+                    let (indegree, next) = (&mut indegree, &mut next);
+                    pool.join(|| expand(&batch), move || take_off(indegree, next, done))
+                        .0
+                }
+                None => {
+                    take_off(&mut indegree, &mut next, done);
+                    expand(&batch)
+                }
+            };
+            if batch.is_empty() {
+                break;
+            }
+            size += batch.len();
+            pending = expanded;
+        }
+        if size == 0 {
+            break;
+        }
+        removed += size;
+        rounds += 1;
+        std::mem::swap(&mut round, &mut next);
+    }
+    Ok((removed == n).then(|| rounds - 1))
+}
+
+/// The height of each of `n` states (the longest path from it) of an
+/// acyclic graph, by a depth-first search from the initial state that
+/// re-expands each state with `successors`.
+fn heights(n: usize, stop: &AtomicBool, successors: impl Fn(u32) -> Vec<u32>) -> Result<Vec<u32>, LimitHit> {
+    // 0 unvisited, else height + 1.
+    let mut height = vec![0u32; n];
+    let mut stack: Vec<(u32, Vec<u32>, usize, u32)> = vec![(0, successors(0), 0, 0)];
+    let mut steps = 0u32;
+    while let Some(top) = stack.last_mut() {
+        steps = steps.wrapping_add(1);
+        if steps.is_multiple_of(STOP_CHECK_STATES) && stop.load(Ordering::Relaxed) {
+            return Err(LimitHit::Interrupted);
+        }
+        if top.2 < top.1.len() {
+            let t = top.1[top.2];
+            top.2 += 1;
+            match height[t as usize] {
+                0 => {
+                    let succ = successors(t);
+                    stack.push((t, succ, 0, 0));
+                }
+                done => top.3 = top.3.max(done),
+            }
+        } else {
+            let (id, _, _, best) = stack.pop().expect("not empty");
+            height[id as usize] = best + 1;
+            if let Some(parent) = stack.last_mut() {
+                parent.3 = parent.3.max(best + 1);
+            }
+        }
+    }
+    for h in &mut height {
+        *h -= 1;
+    }
+    Ok(height)
 }
 
 /// The step from `from` to a successor that `wanted` accepts (one exists).
@@ -1735,5 +1955,36 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The in-degrees counted from an edge list of several segments (the
+    /// list freed as it is read) are those counted edge by edge, as the
+    /// search counts them without the list.
+    #[test]
+    fn in_degrees_from_an_edge_list_are_those_counted_edge_by_edge() {
+        let n = 3 * SEGMENT / 2;
+        let mut graph = Graph::new();
+        let mut counted = Segmented::filled(1, 0u32);
+        let mut seed = 1u64;
+        for i in 0..n {
+            // Each state after the first is found from an earlier one, and
+            // a few more edges go anywhere already found.
+            let targets = [Some(i + 1).filter(|&t| t < n), Some(seed as usize % (i + 1))];
+            seed = mix(seed);
+            for t in targets.into_iter().flatten() {
+                graph.edges.push(t as u32);
+                count_in_edge(&mut counted, t as u32);
+            }
+            graph.offsets.push(graph.edges.len as u64);
+        }
+        assert!(graph.edges.segments.len() > 2);
+        let edges = graph.edges.len as u64;
+        let from_graph = in_degrees(graph, n);
+        assert_eq!(from_graph.len, n);
+        assert_eq!(counted.len, n);
+        for i in 0..n {
+            assert_eq!(from_graph.get(i), counted.get(i), "state {i}");
+        }
+        assert_eq!((0..n).map(|i| from_graph.get(i) as u64).sum::<u64>(), edges);
     }
 }

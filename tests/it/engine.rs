@@ -1032,11 +1032,25 @@ fn step_limit_cells() -> Vec<(Program, u32)> {
     cells
 }
 
+/// Asserts that `got` is complete and says what `want` says: the same
+/// outcomes, witnesses, counts and longest run.
+fn assert_same_exploration(got: &explore::Exploration, want: &explore::Exploration, cell: &str) {
+    assert!(got.complete(), "{cell}: {:?}", got.limit);
+    assert_eq!(got.outcomes, want.outcomes, "{cell}");
+    assert_eq!(got.shortest, want.shortest, "{cell}");
+    assert_eq!(
+        (got.states, got.transitions, got.depth, got.longest_run),
+        (want.states, want.transitions, want.depth, want.longest_run),
+        "{cell}"
+    );
+}
+
 /// Dropping the edge list (the step-limit check then re-expands each state
 /// from its key) changes nothing a user sees: the same outcomes, counts,
 /// longest run and witnesses, schedule for schedule, on every cell of the
-/// family, on acyclic graphs with a run past the budget and on endless runs;
-/// and a search too big for the guard with its edge list completes without it.
+/// family, on acyclic graphs with a run past the budget and on endless runs,
+/// for any number of workers. (The family's cells with the CLI's budget are
+/// acyclic with no run past it: their check is the parallel Kahn rounds.)
 #[test]
 fn the_step_limit_check_without_an_edge_list_gives_the_same_result() {
     let oracles = OracleSet::standard();
@@ -1048,27 +1062,21 @@ fn the_step_limit_check_without_an_edge_list_gives_the_same_result() {
             ..ExploreLimits::default()
         };
         let with = explore::explore(&program, &oracles, &limits);
-        let without = explore::explore(
-            &program,
-            &oracles,
-            &ExploreLimits {
-                keep_edges: false,
-                ..limits
-            },
-        );
-        assert!(with.complete() && without.complete(), "{cell}");
-        assert_eq!(without.outcomes, with.outcomes, "{cell}");
-        assert_eq!(without.shortest, with.shortest, "{cell}");
-        assert_eq!(
-            (
-                without.states,
-                without.transitions,
-                without.depth,
-                without.longest_run
-            ),
-            (with.states, with.transitions, with.depth, with.longest_run),
-            "{cell}"
-        );
+        assert!(with.complete(), "{cell}");
+        // Without the edge list, the check's rounds are re-expanded by the
+        // caller alone, and by two workers.
+        for jobs in [1, 2] {
+            let without = explore::explore(
+                &program,
+                &oracles,
+                &ExploreLimits {
+                    keep_edges: false,
+                    jobs,
+                    ..limits
+                },
+            );
+            assert_same_exploration(&without, &with, &format!("{cell}, {jobs} jobs"));
+        }
         if let Some(witness) = &with.shortest[Outcome::StepLimit as usize] {
             let (run, _) = run::replay(&program, &oracles, &witness.choices, steps_max).expect("replays");
             assert!(run.step_limit, "{cell}: the witness runs past the budget");
@@ -1085,6 +1093,71 @@ fn the_step_limit_check_without_an_edge_list_gives_the_same_result() {
         cyclic >= 1 && past_budget >= 2,
         "{cyclic} cyclic, {past_budget} past the budget"
     );
+}
+
+/// A search that starts with the edge list and reaches the memory guard
+/// drops it mid-search, turning it into in-degrees, and completes with what
+/// the search with the edge list says. At the least guard under which the
+/// search without the edge list completes, the edge list (8 bytes a state
+/// and 4 a transition, more than the 4-byte in-degree and the rounds' two
+/// bits) cannot be kept to the end, and that guard leaves room to drop it.
+/// On an acyclic cell (Kahn rounds), one with a run past the budget
+/// (heights depth-first) and an endless run (the edge list rebuilt).
+#[test]
+fn a_search_that_outgrows_its_edge_list_drops_it_and_completes() {
+    let oracles = OracleSet::standard();
+    let mut cells = step_limit_cells();
+    let acyclic = cells
+        .iter()
+        .filter(|(_, steps_max)| *steps_max == 1000)
+        .max_by_key(|(program, _)| (program.threads.len(), program.scenario.clone()))
+        .cloned()
+        .expect("the family");
+    cells.retain(|(_, steps_max)| *steps_max != 1000);
+    let past_budget = cells
+        .iter()
+        .find(|(_, steps_max)| *steps_max == 5)
+        .cloned()
+        .unwrap();
+    let cyclic = cells.last().cloned().unwrap();
+    for (program, steps_max) in [acyclic, past_budget, cyclic] {
+        let cell = format!("{} × {} (budget {steps_max})", program.policy, program.scenario);
+        let limits = ExploreLimits {
+            steps_max,
+            ..ExploreLimits::default()
+        };
+        let with = explore::explore(&program, &oracles, &limits);
+        let without_edges = |memory_max: u64| ExploreLimits {
+            memory_max,
+            keep_edges: false,
+            ..limits
+        };
+        // The least guard under which the search without edges completes.
+        let (mut low, mut high) = (0u64, limits.memory_max);
+        assert!(explore::explore(&program, &oracles, &without_edges(high)).complete());
+        while low + 1 < high {
+            let mid = (low + high) / 2;
+            if explore::explore(&program, &oracles, &without_edges(mid)).complete() {
+                high = mid;
+            } else {
+                low = mid;
+            }
+        }
+        let least = explore::explore(&program, &oracles, &without_edges(low));
+        assert_eq!(least.limit, Some(explore::LimitHit::Memory(low)), "{cell}");
+        for jobs in [1, 2] {
+            let dropped = explore::explore(
+                &program,
+                &oracles,
+                &ExploreLimits {
+                    memory_max: high,
+                    jobs,
+                    ..limits
+                },
+            );
+            assert_same_exploration(&dropped, &with, &format!("{cell}, {jobs} jobs, guard {high} B"));
+        }
+    }
 }
 
 /// Hash compaction (opt-in) finds what the exact search finds on every cell
