@@ -239,7 +239,7 @@ impl Exploration {
 
 /// Bytes one stored state costs besides its collapsed key (8 bytes, see
 /// [`Visited`]): its visited-set slot's id and control byte, its parent
-/// link and choice, and the step-limit check's height. The search also
+/// link and choice, and the step-limit check's in-degree. The search also
 /// keeps an edge list (4 bytes a transition and 8 a state) while it fits
 /// under the memory guard; the tables of distinct parts come on top, and
 /// the hash table's capacity is up to twice the states.
@@ -997,7 +997,8 @@ fn search<const W: usize>(
     // The edge list makes the step-limit check after the search a walk over
     // memory; it is kept while it fits under the memory guard, and dropped
     // when it no longer does (the check then re-expands states from their
-    // keys: the same verdicts and witnesses, more time). Partial-order
+    // keys, in parallel, starting from in-degrees counted during the
+    // search: the same verdicts and witnesses, more time). Partial-order
     // reduction needs it: which successor a reduced state took depends on
     // the visited set at the time.
     let mut graph = (limits.keep_edges || limits.reduce).then(Graph::new);
@@ -1311,16 +1312,23 @@ fn step_limit<const W: usize>(
         .level_starts
         .get(limits.steps_max as usize + 1)
         .map_or(n, |&start| start as usize);
-    let successor_ids = |visited: &Visited<W>, i: usize| -> Vec<u32> {
+    // Appends the ids of state `i`'s successors to `ids`.
+    let push_successor_ids = |visited: &Visited<W>, i: usize, ids: &mut Vec<u32>| {
         if i >= expanded {
-            return Vec::new();
+            return;
         }
         let key = visited.key(i);
         let state = ctx.packer.unpack::<W>(&key, &ctx.program.initial);
-        ctx.successors(&state, ctx.movable(&state))
-            .iter()
-            .map(|(key, _)| visited.find(key))
-            .collect()
+        ids.extend(
+            ctx.successors(&state, ctx.movable(&state))
+                .iter()
+                .map(|(key, _)| visited.find(key)),
+        );
+    };
+    let successor_ids = |visited: &Visited<W>, i: usize| -> Vec<u32> {
+        let mut ids = Vec::new();
+        push_successor_ids(visited, i, &mut ids);
+        ids
     };
     let walk = |visited: &Visited<W>, height: &dyn Fn(u32) -> u32, succ: &dyn Fn(u32) -> Vec<u32>| {
         // A run along a longest path passes the budget: keep its first
@@ -1341,8 +1349,8 @@ fn step_limit<const W: usize>(
     let graph = match edges {
         Edges::List(graph) => graph,
         Edges::InDegrees(indegree) => {
-            let rounds = kahn_rounds(visited, indegree, pool, stop, |visited, i| {
-                successor_ids(visited, i as usize)
+            let rounds = kahn_rounds(visited, indegree, pool, stop, |visited, i, ids| {
+                push_successor_ids(visited, i as usize, ids)
             })?;
             if let Some(longest) = rounds {
                 if longest <= limits.steps_max {
@@ -1471,8 +1479,8 @@ fn step_limit<const W: usize>(
 /// Kahn's algorithm in rounds, without an edge list: the longest path from
 /// the initial state if the graph of the visited states is acyclic, `None`
 /// if it has a cycle. `indegree` holds each state's in-degree, counted
-/// during the search; `successors` re-expands a state (its successors' ids,
-/// none for a state past the budget).
+/// during the search; `successors` re-expands a state (appends its
+/// successors' ids, none for a state past the budget).
 ///
 /// Round 0 is the initial state alone, if no edge enters it (every other
 /// state was found from a predecessor). Each round re-expands its states,
@@ -1489,7 +1497,7 @@ fn kahn_rounds<const W: usize>(
     mut indegree: Segmented<u32>,
     pool: Option<&rayon::ThreadPool>,
     stop: &AtomicBool,
-    successors: impl Fn(&Visited<W>, u32) -> Vec<u32> + Sync,
+    successors: impl Fn(&Visited<W>, u32, &mut Vec<u32>) + Sync,
 ) -> Result<Option<u32>, LimitHit> {
     let n = visited.len();
     let words = n.div_ceil(64);
@@ -1500,8 +1508,13 @@ fn kahn_rounds<const W: usize>(
     }
     // A batch's successors, chunk by chunk, in batch order.
     let expand = |batch: &[u32]| -> Vec<Vec<u32>> {
-        let expand_chunk =
-            |ids: &[u32]| -> Vec<u32> { ids.iter().flat_map(|&i| successors(visited, i)).collect() };
+        let expand_chunk = |ids: &[u32]| -> Vec<u32> {
+            let mut targets = Vec::with_capacity(4 * ids.len());
+            for &i in ids {
+                successors(visited, i, &mut targets);
+            }
+            targets
+        };
         match pool {
             Some(pool) => pool.install(|| {
                 use rayon::prelude::*;
