@@ -624,6 +624,7 @@ impl<const W: usize> Visited<W> {
         };
         Found {
             fingerprint: 0,
+            hash: hash_key(key),
             id,
             head: h,
             tail: t,
@@ -901,13 +902,74 @@ fn expand_batch<const W: usize>(
         out.found.extend(out.successors.iter().map(|(key, _)| look(key)));
         out
     };
-    match pool {
+    let mut chunks: Vec<Expanded<W>> = match pool {
         Some(pool) => pool.install(|| {
             use rayon::prelude::*;
             batch.par_chunks(CHUNK).map(expand_all).collect()
         }),
         None => batch.chunks(CHUNK).map(expand_all).collect(),
+    };
+    let mut base = 0;
+    for chunk in &mut chunks {
+        chunk.base = base;
+        base += chunk.successors.len();
     }
+    chunks
+}
+
+/// Duplicates within a batch. Most successors the workers do not find in
+/// the visited set are found again later in the same batch (a state of the
+/// next level is reached from several of this one's, often close in id):
+/// per batch position of a successor not found, the position of the first
+/// successor with the same key (its own for the first), so that the serial
+/// merge inserts each new state once and maps its duplicates without a
+/// look-up. The workers split the work by the keys' hashes, each keeping
+/// batch order in its shard: the result depends on the batch alone, not on
+/// the number of workers.
+fn first_occurrences<const W: usize>(pool: Option<&rayon::ThreadPool>, chunks: &[Expanded<W>]) -> Vec<u32> {
+    let total = chunks.last().map_or(0, |c| c.base + c.successors.len());
+    let shards = pool.map_or(1, |p| p.current_num_threads().max(1));
+    let shard = |s: usize| -> Vec<(u32, u32)> {
+        let mut table: HashTable<(u32, u32)> = HashTable::new();
+        let key_of = |&(c, i): &(u32, u32)| &chunks[c as usize].successors[i as usize].0;
+        let mut duplicates = Vec::new();
+        for (c, chunk) in chunks.iter().enumerate() {
+            for (i, (found, (key, _))) in chunk.found.iter().zip(&chunk.successors).enumerate() {
+                if found.id != NONE || (found.hash >> 32) as usize % shards != s {
+                    continue;
+                }
+                match table.entry(
+                    found.hash,
+                    |at| key_of(at) == key,
+                    |&(c, i)| chunks[c as usize].found[i as usize].hash,
+                ) {
+                    hashbrown::hash_table::Entry::Occupied(entry) => {
+                        let (fc, fi) = *entry.get();
+                        duplicates.push((
+                            (chunk.base + i) as u32,
+                            (chunks[fc as usize].base + fi as usize) as u32,
+                        ));
+                    }
+                    hashbrown::hash_table::Entry::Vacant(entry) => {
+                        entry.insert((c as u32, i as u32));
+                    }
+                }
+            }
+        }
+        duplicates
+    };
+    let lists: Vec<Vec<(u32, u32)>> = match pool {
+        Some(pool) if shards > 1 => pool.install(|| {
+            use rayon::prelude::*;
+            (0..shards).into_par_iter().map(shard).collect()
+        }),
+        _ => vec![shard(0)],
+    };
+    let mut firsts: Vec<u32> = (0..total as u32).collect();
+    for (position, first) in lists.into_iter().flatten() {
+        firsts[position as usize] = first;
+    }
+    firsts
 }
 
 /// States expanded per batch, and per parallel task within a batch.
@@ -925,6 +987,8 @@ const BATCH_BYTES_PER_STATE: u64 = 512;
 #[derive(Clone, Copy)]
 struct Found {
     fingerprint: u64,
+    /// The key's hash, for [`first_occurrences`] (exact search only).
+    hash: u64,
     id: u32,
     head: u32,
     tail: u32,
@@ -944,6 +1008,8 @@ struct ExpandedState {
 /// visited set (in parallel), in flat arrays shared by the chunk's states
 /// (no allocation per state).
 struct Expanded<const W: usize> {
+    /// The batch position of the chunk's first successor.
+    base: usize,
     states: Vec<ExpandedState>,
     /// Partial-order reduction: per state, the successors that may be taken
     /// alone, in thread order (the first one new to the visited set is).
@@ -956,6 +1022,7 @@ struct Expanded<const W: usize> {
 impl<const W: usize> Expanded<W> {
     fn with_capacity(states: usize) -> Expanded<W> {
         Expanded {
+            base: 0,
             states: Vec::with_capacity(states),
             candidates: Vec::new(),
             successors: Vec::with_capacity(4 * states),
@@ -972,6 +1039,7 @@ impl<const W: usize> Expanded<W> {
             candidates = state.candidates_end as usize;
             successors = state.successors_end as usize;
             ExpandedRef {
+                position: self.base + s,
                 outcomes: state.outcomes,
                 movable: state.movable,
                 candidates: &self.candidates[c..candidates],
@@ -984,6 +1052,8 @@ impl<const W: usize> Expanded<W> {
 
 /// One state's part of an [`Expanded`].
 struct ExpandedRef<'a, const W: usize> {
+    /// The batch position of its first successor.
+    position: usize,
     outcomes: Outcomes,
     movable: bool,
     candidates: &'a [([u64; W], Choice)],
@@ -1096,6 +1166,9 @@ fn search<const W: usize>(
             })
         };
         drop(batch);
+        let firsts = first_occurrences(pool.as_ref(), &chunks);
+        // Per batch position: the id its successor was merged as.
+        let mut merged: Vec<u32> = vec![NONE; firsts.len()];
         for expansion in chunks.iter().flat_map(Expanded::iter) {
             if cursor.is_multiple_of(STOP_CHECK_STATES) && stop.load(Ordering::Relaxed) {
                 limit = Some(LimitHit::Interrupted);
@@ -1135,12 +1208,22 @@ fn search<const W: usize>(
             } else if expansion.movable && d >= limits.depth_max {
                 limit.get_or_insert(LimitHit::Depth(limits.depth_max));
             } else {
-                for (&(key, choice), &found) in expansion.successors.iter().zip(expansion.found) {
-                    // Known before the batch: no need to look it up again.
+                for (j, (&(key, choice), &found)) in
+                    expansion.successors.iter().zip(expansion.found).enumerate()
+                {
+                    // Known before the batch, or merged earlier in it: no need
+                    // to look it up again. (A first occurrence whose state was
+                    // not expanded, past a limit, left no id: then this one
+                    // is inserted.)
+                    let first = firsts[expansion.position + j] as usize;
                     let id = if found.id != NONE {
                         found.id
+                    } else if merged[first] != NONE {
+                        merged[first]
                     } else {
-                        visited.insert_found(&key, found, cursor, choice, d + 1).0
+                        let id = visited.insert_found(&key, found, cursor, choice, d + 1).0;
+                        merged[first] = id;
+                        id
                     };
                     if let Some(graph) = &mut graph {
                         graph.edges.push(id);
@@ -1676,6 +1759,7 @@ mod compact {
                         let fingerprint = fingerprint(key);
                         Found {
                             fingerprint,
+                            hash: 0,
                             id: if seen.contains(fingerprint) { 0 } else { NONE },
                             head: NONE,
                             tail: NONE,
