@@ -612,16 +612,32 @@ impl<const W: usize> Visited<W> {
     /// The id of `key`, or [`NONE`].
     #[inline]
     fn find(&self, key: &[u64; W]) -> u32 {
+        self.look(key).id
+    }
+
+    /// How `key` stands in the set: its id if it is in it, else [`NONE`]
+    /// and the numbers of those of its parts that are (read-only: the
+    /// workers look a batch's successors up this way before the merge).
+    #[inline]
+    fn look(&self, key: &[u64; W]) -> Found {
         let (head, tail) = split(key, self.at);
         let (h, t) = (self.heads.find(&head), self.tails.find(&tail));
-        if h == NONE || t == NONE {
-            return NONE;
+        let id = if h == NONE || t == NONE {
+            NONE
+        } else {
+            let collapsed = (h as u64) << 32 | t as u64;
+            self.table
+                .find(mix(collapsed), |&id| self.states.get(id as usize) == collapsed)
+                .copied()
+                .unwrap_or(NONE)
+        };
+        Found {
+            fingerprint: 0,
+            hash: hash_key(key),
+            id,
+            head: h,
+            tail: t,
         }
-        let collapsed = (h as u64) << 32 | t as u64;
-        self.table
-            .find(mix(collapsed), |&id| self.states.get(id as usize) == collapsed)
-            .copied()
-            .unwrap_or(NONE)
     }
 
     /// A table of twice the capacity, built from the states after the old
@@ -640,11 +656,39 @@ impl<const W: usize> Visited<W> {
 
     /// The id of `key`, and whether it is new (then queued at `depth`).
     fn insert(&mut self, key: [u64; W], parent: u32, choice: Choice, depth: u32) -> (u32, bool) {
+        let (head, tail) = split(&key, self.at);
+        let collapsed = (self.heads.intern(&head) as u64) << 32 | self.tails.intern(&tail) as u64;
+        self.insert_collapsed(collapsed, parent, choice, depth)
+    }
+
+    /// [`Visited::insert`] for a key the workers have [looked](Visited::look)
+    /// up before the batch: a part they found numbered is not looked up
+    /// again (parts are never removed); only new parts are interned.
+    fn insert_found(
+        &mut self,
+        key: &[u64; W],
+        found: Found,
+        parent: u32,
+        choice: Choice,
+        depth: u32,
+    ) -> (u32, bool) {
+        let (mut h, mut t) = (found.head, found.tail);
+        if h == NONE || t == NONE {
+            let (head, tail) = split(key, self.at);
+            if h == NONE {
+                h = self.heads.intern(&head);
+            }
+            if t == NONE {
+                t = self.tails.intern(&tail);
+            }
+        }
+        self.insert_collapsed((h as u64) << 32 | t as u64, parent, choice, depth)
+    }
+
+    fn insert_collapsed(&mut self, collapsed: u64, parent: u32, choice: Choice, depth: u32) -> (u32, bool) {
         if self.table.len() == self.table.capacity() {
             self.grow();
         }
-        let (head, tail) = split(&key, self.at);
-        let collapsed = (self.heads.intern(&head) as u64) << 32 | self.tails.intern(&tail) as u64;
         let id = self.len() as u32;
         let states = &self.states;
         match self.table.entry(
@@ -805,17 +849,24 @@ impl<const W: usize> Context<'_, W> {
     /// fault not firing before firing), canonical and packed, with their
     /// choices.
     fn successors(&self, state: &State, movable: u32) -> Vec<([u64; W], Choice)> {
+        let mut successors = Vec::with_capacity(movable.count_ones() as usize);
+        self.successors_into(state, movable, &mut successors);
+        successors
+    }
+
+    /// [`Context::successors`], appended to `out` (the search's batches
+    /// share one vector per chunk: no allocation per state).
+    fn successors_into(&self, state: &State, movable: u32, out: &mut Vec<([u64; W], Choice)>) {
         let (program, packer, symmetry) = (self.program, self.packer, self.symmetry);
         // A representative whose interchangeable threads stand at distinct
         // positions is left one when a thread outside every class steps (their
         // positions stay sorted and distinct, so the identity is the only
         // candidate permutation): its successor then needs packing only.
         let untied = symmetry.is_some_and(|s| s.untied(state));
-        let mut successors = Vec::with_capacity(movable.count_ones() as usize);
-        for thread in 0..program.threads.len() {
-            if movable & (1 << thread) == 0 {
-                continue;
-            }
+        let mut movable = movable;
+        while movable != 0 {
+            let thread = movable.trailing_zeros() as usize;
+            movable &= movable - 1;
             let fault = exec::fault_point(program, state, thread).is_some();
             for fire in [false, true] {
                 if fire && !fault {
@@ -832,10 +883,9 @@ impl<const W: usize> Context<'_, W> {
                 } else {
                     (self.canon)(&next)
                 };
-                successors.push((key, choice));
+                out.push((key, choice));
             }
         }
-        successors
     }
 
     fn movable(&self, state: &State) -> u32 {
@@ -882,27 +932,93 @@ fn worker_pool(jobs: usize) -> Option<rayon::ThreadPool> {
         .flatten()
 }
 
-/// Expands `batch` with `expand_one`, in chunks spread over `pool`'s
-/// workers when there is one; the expansions come back in batch order.
+/// Expands `batch`, in chunks spread over `pool`'s workers when there is
+/// one, looking each successor up with `look` (read-only, in the workers);
+/// the chunks come back in batch order.
 fn expand_batch<const W: usize>(
     pool: Option<&rayon::ThreadPool>,
     batch: &[[u64; W]],
-    expand_one: impl Fn(&[u64; W]) -> Expansion<W> + Sync,
-) -> Vec<Expansion<W>> {
-    let expand_all = |keys: &[[u64; W]]| -> Vec<Expansion<W>> { keys.iter().map(&expand_one).collect() };
-    match pool {
+    ctx: &Context<'_, W>,
+    oracles: &OracleSet,
+    reduction: Option<&Reduction>,
+    look: impl Fn(&[u64; W]) -> Found + Sync,
+) -> Vec<Expanded<W>> {
+    let expand_all = |keys: &[[u64; W]]| -> Expanded<W> {
+        let mut out = Expanded::with_capacity(keys.len());
+        for key in keys {
+            expand(ctx, oracles, reduction, key, &mut out);
+        }
+        out.found.extend(out.successors.iter().map(|(key, _)| look(key)));
+        out
+    };
+    let mut chunks: Vec<Expanded<W>> = match pool {
         Some(pool) => pool.install(|| {
             use rayon::prelude::*;
-            batch
-                .par_chunks(CHUNK)
-                .map(expand_all)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .flatten()
-                .collect()
+            batch.par_chunks(CHUNK).map(expand_all).collect()
         }),
-        None => expand_all(batch),
+        None => batch.chunks(CHUNK).map(expand_all).collect(),
+    };
+    let mut base = 0;
+    for chunk in &mut chunks {
+        chunk.base = base;
+        base += chunk.successors.len();
     }
+    chunks
+}
+
+/// Duplicates within a batch. Most successors the workers do not find in
+/// the visited set are found again later in the same batch (a state of the
+/// next level is reached from several of this one's, often close in id):
+/// per batch position of a successor not found, the position of the first
+/// successor with the same key (its own for the first), so that the serial
+/// merge inserts each new state once and maps its duplicates without a
+/// look-up. The workers split the work by the keys' hashes, each keeping
+/// batch order in its shard: the result depends on the batch alone, not on
+/// the number of workers.
+fn first_occurrences<const W: usize>(pool: Option<&rayon::ThreadPool>, chunks: &[Expanded<W>]) -> Vec<u32> {
+    let total = chunks.last().map_or(0, |c| c.base + c.successors.len());
+    let shards = pool.map_or(1, |p| p.current_num_threads().max(1));
+    let shard = |s: usize| -> Vec<(u32, u32)> {
+        let mut table: HashTable<(u32, u32)> = HashTable::new();
+        let key_of = |&(c, i): &(u32, u32)| &chunks[c as usize].successors[i as usize].0;
+        let mut duplicates = Vec::new();
+        for (c, chunk) in chunks.iter().enumerate() {
+            for (i, (found, (key, _))) in chunk.found.iter().zip(&chunk.successors).enumerate() {
+                if found.id != NONE || (found.hash >> 32) as usize % shards != s {
+                    continue;
+                }
+                match table.entry(
+                    found.hash,
+                    |at| key_of(at) == key,
+                    |&(c, i)| chunks[c as usize].found[i as usize].hash,
+                ) {
+                    hashbrown::hash_table::Entry::Occupied(entry) => {
+                        let (fc, fi) = *entry.get();
+                        duplicates.push((
+                            (chunk.base + i) as u32,
+                            (chunks[fc as usize].base + fi as usize) as u32,
+                        ));
+                    }
+                    hashbrown::hash_table::Entry::Vacant(entry) => {
+                        entry.insert((c as u32, i as u32));
+                    }
+                }
+            }
+        }
+        duplicates
+    };
+    let lists: Vec<Vec<(u32, u32)>> = match pool {
+        Some(pool) if shards > 1 => pool.install(|| {
+            use rayon::prelude::*;
+            (0..shards).into_par_iter().map(shard).collect()
+        }),
+        _ => vec![shard(0)],
+    };
+    let mut firsts: Vec<u32> = (0..total as u32).collect();
+    for (position, first) in lists.into_iter().flatten() {
+        firsts[position as usize] = first;
+    }
+    firsts
 }
 
 /// States expanded per batch, and per parallel task within a batch.
@@ -912,27 +1028,96 @@ const CHUNK: usize = 1 << 10;
 /// (successor keys, choices, hashes and ids, about four per state).
 const BATCH_BYTES_PER_STATE: u64 = 512;
 
-/// One state's expansion: what the oracles say of it and its successors,
-/// canonical and packed. Computed apart from the visited set (in parallel).
-struct Expansion<const W: usize> {
-    outcomes: Outcomes,
-    movable: bool,
-    /// Partial-order reduction: the successors that may be taken alone, in
-    /// thread order (the first one new to the visited set is).
-    candidates: Vec<([u64; W], Choice)>,
-    successors: Vec<([u64; W], Choice)>,
-    /// Per successor: its id if the visited set held it before the batch
-    /// was merged (looked up in parallel, read-only), and with hash
-    /// compaction its fingerprint.
-    found: Vec<(u64, u32)>,
+/// How the workers found a successor in the visited set as it was before
+/// the batch was merged: its id, or [`NONE`] and the numbers of the parts
+/// of its collapsed key that were known ([`NONE`] for a new part), so that
+/// the serial merge need not look them up again; with hash compaction, its
+/// fingerprint and whether it was seen.
+#[derive(Clone, Copy)]
+struct Found {
+    fingerprint: u64,
+    /// The key's hash, for [`first_occurrences`] (exact search only).
+    hash: u64,
+    id: u32,
+    head: u32,
+    tail: u32,
 }
 
+/// One state's expansion, as the merge reads it from [`Expanded`].
+struct ExpandedState {
+    outcomes: Outcomes,
+    movable: bool,
+    /// Where its candidates, and its successors, end in the chunk's arrays.
+    candidates_end: u32,
+    successors_end: u32,
+}
+
+/// The expansions of a chunk of consecutive states: what the oracles say of
+/// each and its successors, canonical and packed. Computed apart from the
+/// visited set (in parallel), in flat arrays shared by the chunk's states
+/// (no allocation per state).
+struct Expanded<const W: usize> {
+    /// The batch position of the chunk's first successor.
+    base: usize,
+    states: Vec<ExpandedState>,
+    /// Partial-order reduction: per state, the successors that may be taken
+    /// alone, in thread order (the first one new to the visited set is).
+    candidates: Vec<([u64; W], Choice)>,
+    successors: Vec<([u64; W], Choice)>,
+    /// Per successor: how the workers found it.
+    found: Vec<Found>,
+}
+
+impl<const W: usize> Expanded<W> {
+    fn with_capacity(states: usize) -> Expanded<W> {
+        Expanded {
+            base: 0,
+            states: Vec::with_capacity(states),
+            candidates: Vec::new(),
+            successors: Vec::with_capacity(4 * states),
+            found: Vec::new(),
+        }
+    }
+
+    /// Each state's expansion: it, its candidates and its successors with
+    /// how they were found.
+    fn iter(&self) -> impl Iterator<Item = ExpandedRef<'_, W>> {
+        let (mut candidates, mut successors) = (0, 0);
+        self.states.iter().map(move |state| {
+            let (c, s) = (candidates, successors);
+            candidates = state.candidates_end as usize;
+            successors = state.successors_end as usize;
+            ExpandedRef {
+                position: self.base + s,
+                outcomes: state.outcomes,
+                movable: state.movable,
+                candidates: &self.candidates[c..candidates],
+                successors: &self.successors[s..successors],
+                found: &self.found[s..successors],
+            }
+        })
+    }
+}
+
+/// One state's part of an [`Expanded`].
+struct ExpandedRef<'a, const W: usize> {
+    /// The batch position of its first successor.
+    position: usize,
+    outcomes: Outcomes,
+    movable: bool,
+    candidates: &'a [([u64; W], Choice)],
+    successors: &'a [([u64; W], Choice)],
+    found: &'a [Found],
+}
+
+/// Appends the expansion of the state `key` to `out`.
 fn expand<const W: usize>(
     ctx: &Context<'_, W>,
     oracles: &OracleSet,
     reduction: Option<&Reduction>,
     key: &[u64; W],
-) -> Expansion<W> {
+    out: &mut Expanded<W>,
+) {
     let program = ctx.program;
     let state = ctx.packer.unpack::<W>(key, &program.initial);
     // Outcomes that hold however the run continues.
@@ -942,7 +1127,6 @@ fn expand<const W: usize>(
     // are open also ends a run: the environment need not act.
     let gates = exec::gate_mask(program, &state);
     let movable = enabled | gates;
-    let mut candidates = Vec::new();
     if let Some(reduction) = reduction.filter(|_| movable != 0) {
         let untied = ctx.symmetry.is_some_and(|s| s.untied(&state));
         for thread in reduction.candidates(program, &state, enabled) {
@@ -957,16 +1141,16 @@ fn expand<const W: usize>(
             } else {
                 (ctx.canon)(&next)
             };
-            candidates.push((key, choice));
+            out.candidates.push((key, choice));
         }
     }
-    Expansion {
+    ctx.successors_into(&state, movable, &mut out.successors);
+    out.states.push(ExpandedState {
         outcomes,
         movable: movable != 0,
-        candidates,
-        successors: ctx.successors(&state, movable),
-        found: Vec::new(),
-    }
+        candidates_end: out.candidates.len() as u32,
+        successors_end: out.successors.len() as u32,
+    });
 }
 
 fn search<const W: usize>(
@@ -1028,22 +1212,17 @@ fn search<const W: usize>(
             .map_or(visited.len(), |&start| start as usize);
         let take = (level_end - cursor as usize).min(BATCH);
         let batch: Vec<[u64; W]> = (0..take).map(|i| visited.key(cursor as usize + i)).collect();
-        let expansions: Vec<Expansion<W>> = {
+        let chunks: Vec<Expanded<W>> = {
             let visited = &visited;
-            let ctx = &ctx;
-            let reduction = reduction.as_ref();
-            expand_batch(pool.as_ref(), &batch, |key| {
-                let mut expansion = expand(ctx, oracles, reduction, key);
-                expansion.found = expansion
-                    .successors
-                    .iter()
-                    .map(|(key, _)| (0, visited.find(key)))
-                    .collect();
-                expansion
+            expand_batch(pool.as_ref(), &batch, &ctx, oracles, reduction.as_ref(), |key| {
+                visited.look(key)
             })
         };
         drop(batch);
-        for expansion in expansions {
+        let firsts = first_occurrences(pool.as_ref(), &chunks);
+        // Per batch position: the id its successor was merged as.
+        let mut merged: Vec<u32> = vec![NONE; firsts.len()];
+        for expansion in chunks.iter().flat_map(Expanded::iter) {
             if cursor.is_multiple_of(STOP_CHECK_STATES) && stop.load(Ordering::Relaxed) {
                 limit = Some(LimitHit::Interrupted);
                 break 'search;
@@ -1065,7 +1244,7 @@ fn search<const W: usize>(
             // enough when it leads to a new state (the cycle proviso).
             let mut reduced = false;
             if d < limits.depth_max {
-                for &(key, choice) in &expansion.candidates {
+                for &(key, choice) in expansion.candidates {
                     if visited.find(&key) != NONE {
                         continue;
                     }
@@ -1082,12 +1261,22 @@ fn search<const W: usize>(
             } else if expansion.movable && d >= limits.depth_max {
                 limit.get_or_insert(LimitHit::Depth(limits.depth_max));
             } else {
-                for (&(key, choice), &(_, known)) in expansion.successors.iter().zip(&expansion.found) {
-                    // Known before the batch: no need to look it up again.
-                    let id = if known != NONE {
-                        known
+                for (j, (&(key, choice), &found)) in
+                    expansion.successors.iter().zip(expansion.found).enumerate()
+                {
+                    // Known before the batch, or merged earlier in it: no need
+                    // to look it up again. (A first occurrence whose state was
+                    // not expanded, past a limit, left no id: then this one
+                    // is inserted.)
+                    let first = firsts[expansion.position + j] as usize;
+                    let id = if found.id != NONE {
+                        found.id
+                    } else if merged[first] != NONE {
+                        merged[first]
                     } else {
-                        visited.insert(key, cursor, choice, d + 1).0
+                        let id = visited.insert_found(&key, found, cursor, choice, d + 1).0;
+                        merged[first] = id;
+                        id
                     };
                     if let Some(graph) = &mut graph {
                         graph.edges.push(id);
@@ -1797,23 +1986,21 @@ mod compact {
                 let take = (level.len - done).min(BATCH);
                 let batch: Vec<[u64; W]> = (done..done + take).map(|i| level.get(i)).collect();
                 done += take;
-                let expansions: Vec<Expansion<W>> = {
-                    let (seen, ctx, reduction) = (&seen, &ctx, reduction.as_ref());
-                    expand_batch(pool.as_ref(), &batch, |key| {
-                        let mut expansion = expand(ctx, oracles, reduction, key);
-                        expansion.found = expansion
-                            .successors
-                            .iter()
-                            .map(|(key, _)| {
-                                let fp = fingerprint(key);
-                                (fp, if seen.contains(fp) { 0 } else { NONE })
-                            })
-                            .collect();
-                        expansion
+                let chunks: Vec<Expanded<W>> = {
+                    let seen = &seen;
+                    expand_batch(pool.as_ref(), &batch, &ctx, oracles, reduction.as_ref(), |key| {
+                        let fingerprint = fingerprint(key);
+                        Found {
+                            fingerprint,
+                            hash: 0,
+                            id: if seen.contains(fingerprint) { 0 } else { NONE },
+                            head: NONE,
+                            tail: NONE,
+                        }
                     })
                 };
                 drop(batch);
-                for expansion in expansions {
+                for expansion in chunks.iter().flat_map(Expanded::iter) {
                     if cursor.is_multiple_of(STOP_CHECK_STATES) && stop.load(Ordering::Relaxed) {
                         limit = Some(LimitHit::Interrupted);
                         break 'search;
@@ -1841,7 +2028,7 @@ mod compact {
                     }
                     let mut reduced = false;
                     if d < limits.depth_max {
-                        for &(key, step) in &expansion.candidates {
+                        for &(key, step) in expansion.candidates {
                             let fp = fingerprint(&key);
                             if !seen.contains(fp) {
                                 reduced = add!(&key, fp, step);
@@ -1853,12 +2040,11 @@ mod compact {
                     } else if expansion.movable && d >= limits.depth_max {
                         limit.get_or_insert(LimitHit::Depth(limits.depth_max));
                     } else {
-                        for (&(key, step), &(fp, known)) in expansion.successors.iter().zip(&expansion.found)
-                        {
-                            if known != NONE {
+                        for (&(key, step), found) in expansion.successors.iter().zip(expansion.found) {
+                            if found.id != NONE {
                                 transitions += 1;
                             } else {
-                                add!(&key, fp, step);
+                                add!(&key, found.fingerprint, step);
                             }
                         }
                     }
