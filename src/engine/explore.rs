@@ -845,17 +845,11 @@ struct Context<'a, const W: usize> {
 }
 
 impl<const W: usize> Context<'_, W> {
-    /// The successors of `state` in expansion order (thread order, then the
-    /// fault not firing before firing), canonical and packed, with their
-    /// choices.
-    fn successors(&self, state: &State, movable: u32) -> Vec<([u64; W], Choice)> {
-        let mut successors = Vec::with_capacity(movable.count_ones() as usize);
-        self.successors_into(state, movable, &mut successors);
-        successors
-    }
-
-    /// [`Context::successors`], appended to `out` (the search's batches
-    /// share one vector per chunk: no allocation per state).
+    /// Appends the successors of `state` to `out`, in expansion order
+    /// (thread order, then the fault not firing before firing), canonical
+    /// and packed, with their choices (the search's batches and the
+    /// step-limit check share one vector per chunk: no allocation per
+    /// state).
     fn successors_into(&self, state: &State, movable: u32, out: &mut Vec<([u64; W], Choice)>) {
         let (program, packer, symmetry) = (self.program, self.packer, self.symmetry);
         // A representative whose interchangeable threads stand at distinct
@@ -1501,22 +1495,9 @@ fn step_limit<const W: usize>(
         .level_starts
         .get(limits.steps_max as usize + 1)
         .map_or(n, |&start| start as usize);
-    // Appends the ids of state `i`'s successors to `ids`.
-    let push_successor_ids = |visited: &Visited<W>, i: usize, ids: &mut Vec<u32>| {
-        if i >= expanded {
-            return;
-        }
-        let key = visited.key(i);
-        let state = ctx.packer.unpack::<W>(&key, &ctx.program.initial);
-        ids.extend(
-            ctx.successors(&state, ctx.movable(&state))
-                .iter()
-                .map(|(key, _)| visited.find(key)),
-        );
-    };
     let successor_ids = |visited: &Visited<W>, i: usize| -> Vec<u32> {
         let mut ids = Vec::new();
-        push_successor_ids(visited, i, &mut ids);
+        push_successor_ids(ctx, visited, expanded, i, &mut Vec::new(), &mut ids);
         ids
     };
     let walk = |visited: &Visited<W>, height: &dyn Fn(u32) -> u32, succ: &dyn Fn(u32) -> Vec<u32>| {
@@ -1538,9 +1519,7 @@ fn step_limit<const W: usize>(
     let graph = match edges {
         Edges::List(graph) => graph,
         Edges::InDegrees(indegree) => {
-            let rounds = kahn_rounds(visited, indegree, pool, stop, |visited, i, ids| {
-                push_successor_ids(visited, i as usize, ids)
-            })?;
+            let rounds = kahn_rounds(ctx, visited, expanded, indegree, pool, stop)?;
             if let Some(longest) = rounds {
                 if longest <= limits.steps_max {
                     return Ok(StepLimit::Acyclic {
@@ -1665,11 +1644,31 @@ fn step_limit<const W: usize>(
     Ok(StepLimit::Cyclic { entry_depth, choices })
 }
 
+/// Re-expands state `i` (none of the states from `expanded` on) and appends
+/// its successors' ids to `ids`, their keys going through `keys`.
+#[inline]
+fn push_successor_ids<const W: usize>(
+    ctx: &Context<'_, W>,
+    visited: &Visited<W>,
+    expanded: usize,
+    i: usize,
+    keys: &mut Vec<([u64; W], Choice)>,
+    ids: &mut Vec<u32>,
+) {
+    if i >= expanded {
+        return;
+    }
+    let state = ctx.packer.unpack::<W>(&visited.key(i), &ctx.program.initial);
+    keys.clear();
+    ctx.successors_into(&state, ctx.movable(&state), keys);
+    ids.extend(keys.iter().map(|(key, _)| visited.find(key)));
+}
+
 /// Kahn's algorithm in rounds, without an edge list: the longest path from
 /// the initial state if the graph of the visited states is acyclic, `None`
 /// if it has a cycle. `indegree` holds each state's in-degree, counted
-/// during the search; `successors` re-expands a state (appends its
-/// successors' ids, none for a state past the budget).
+/// during the search; the states from `expanded` on (past the budget) have
+/// no successors.
 ///
 /// Round 0 is the initial state alone, if no edge enters it (every other
 /// state was found from a predecessor). Each round re-expands its states,
@@ -1682,11 +1681,12 @@ fn step_limit<const W: usize>(
 /// taken off on the caller's thread in batch order while the workers expand
 /// the next batch. Every state is removed iff the graph is acyclic.
 fn kahn_rounds<const W: usize>(
+    ctx: &Context<'_, W>,
     visited: &Visited<W>,
+    expanded: usize,
     mut indegree: Segmented<u32>,
     pool: Option<&rayon::ThreadPool>,
     stop: &AtomicBool,
-    successors: impl Fn(&Visited<W>, u32, &mut Vec<u32>) + Sync,
 ) -> Result<Option<u32>, LimitHit> {
     let n = visited.len();
     let words = n.div_ceil(64);
@@ -1698,9 +1698,9 @@ fn kahn_rounds<const W: usize>(
     // A batch's successors, chunk by chunk, in batch order.
     let expand = |batch: &[u32]| -> Vec<Vec<u32>> {
         let expand_chunk = |ids: &[u32]| -> Vec<u32> {
-            let mut targets = Vec::with_capacity(4 * ids.len());
+            let (mut keys, mut targets) = (Vec::new(), Vec::with_capacity(4 * ids.len()));
             for &i in ids {
-                successors(visited, i, &mut targets);
+                push_successor_ids(ctx, visited, expanded, i as usize, &mut keys, &mut targets);
             }
             targets
         };
