@@ -2186,4 +2186,70 @@ mod tests {
         }
         assert_eq!((0..n).map(|i| from_graph.get(i) as u64).sum::<u64>(), edges);
     }
+
+    /// The step-limit check's rounds find the longest run the search over
+    /// the edge list finds, with any number of workers, and stop at the
+    /// stop flag (Ctrl-C) with the interrupt.
+    #[test]
+    fn kahn_rounds_stop_at_the_stop_flag() {
+        let text = "policy p {
+                freeze { lock umount write; set_level complete; unlock umount; }
+                thaw { lock umount write; set_level unfrozen; unlock umount; }
+                page_mkwrite { lock_page; }
+            }
+            scenario s {
+                page a { cached; }
+                thread user { store a 2; store a 3; }
+                thread freezer { freeze; thaw; }
+            }";
+        let workspace = crate::dsl::load_str("t.ff", text).unwrap_or_else(|e| panic!("loads: {e}"));
+        let program =
+            crate::engine::program::compile(&workspace.policies[0], &workspace.scenarios[0]).unwrap();
+        let packer = Packer::new(&program);
+        assert_eq!(packer.words(), 1);
+        let canon = |state: &State| canonical_key::<1>(None, &packer, state);
+        let ctx = Context {
+            program: &program,
+            packer: &packer,
+            canon: &canon,
+            symmetry: None,
+        };
+        let mut visited: Visited<1> = Visited::new(&packer);
+        let choice = Choice {
+            thread: 0,
+            fire: false,
+        };
+        visited.insert(canon(&program.initial), u32::MAX, choice, 0);
+        // Breadth-first, the in-degrees counted as the search counts them.
+        let mut indegree = Segmented::filled(1, 0u32);
+        let mut successors = Vec::new();
+        let mut i = 0;
+        while i < visited.len() {
+            let state = packer.unpack::<1>(&visited.key(i), &program.initial);
+            successors.clear();
+            ctx.successors_into(&state, ctx.movable(&state), &mut successors);
+            for &(key, choice) in &successors {
+                let (id, _) = visited.insert(key, i as u32, choice, visited.depth(i as u32) + 1);
+                count_in_edge(&mut indegree, id);
+            }
+            i += 1;
+        }
+        let n = visited.len();
+        let searched = explore(&program, &OracleSet::standard(), &ExploreLimits::default());
+        assert_eq!(searched.states, n as u64);
+        let longest = searched.longest_run.expect("acyclic");
+        assert!(longest >= 4, "{longest}");
+        let rounds = |stop: bool, jobs: usize| {
+            let pool = worker_pool(jobs);
+            let mut copy = Segmented::filled(n, 0);
+            for k in 0..n {
+                copy.set(k, indegree.get(k));
+            }
+            kahn_rounds(&ctx, &visited, n, copy, pool.as_ref(), &AtomicBool::new(stop))
+        };
+        for jobs in [1, 2] {
+            assert_eq!(rounds(false, jobs), Ok(Some(longest)));
+            assert_eq!(rounds(true, jobs), Err(LimitHit::Interrupted));
+        }
+    }
 }
