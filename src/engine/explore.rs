@@ -572,8 +572,16 @@ struct Visited<const W: usize> {
     tails: Parts<W>,
     /// Each id's state: its threads' part's number, then its pages'.
     states: Segmented<u64>,
-    /// The ids, hashed by their collapsed states.
-    table: HashTable<u32>,
+    /// The ids, hashed by their collapsed states, in [`SHARDS`] tables
+    /// (by bits of the hash that neither the bucket index nor hashbrown's
+    /// tag uses), so that the ids a batch adds are inserted by the workers
+    /// in parallel, and a table that grows holds its old and new buckets
+    /// at once for one shard only.
+    tables: Vec<HashTable<u32>>,
+    /// New ids merged but not yet in `tables` (see [`Visited::push_new`]),
+    /// and how many of them fall in each shard.
+    pending: Vec<u32>,
+    pending_per_shard: [u32; SHARDS],
     parent: Segmented<u32>,
     choice: Segmented<u8>,
     /// The first id of each breadth-first level (ids increase with depth).
@@ -587,7 +595,9 @@ impl<const W: usize> Visited<W> {
             heads: Parts::new(),
             tails: Parts::new(),
             states: Segmented::new(),
-            table: HashTable::new(),
+            tables: (0..SHARDS).map(|_| HashTable::new()).collect(),
+            pending: Vec::new(),
+            pending_per_shard: [0; SHARDS],
             parent: Segmented::new(),
             choice: Segmented::new(),
             level_starts: Vec::new(),
@@ -626,8 +636,9 @@ impl<const W: usize> Visited<W> {
             NONE
         } else {
             let collapsed = (h as u64) << 32 | t as u64;
-            self.table
-                .find(mix(collapsed), |&id| self.states.get(id as usize) == collapsed)
+            let hash = mix(collapsed);
+            self.tables[shard(hash)]
+                .find(hash, |&id| self.states.get(id as usize) == collapsed)
                 .copied()
                 .unwrap_or(NONE)
         };
@@ -638,20 +649,6 @@ impl<const W: usize> Visited<W> {
             head: h,
             tail: t,
         }
-    }
-
-    /// A table of twice the capacity, built from the states after the old
-    /// one is freed (the table holds only ids: the states have it all), so
-    /// that growing never holds the old and the new table at once.
-    fn grow(&mut self) {
-        let capacity = (2 * self.table.capacity()).max(1024);
-        self.table = HashTable::new();
-        let mut table = HashTable::with_capacity(capacity);
-        for id in 0..self.len() as u32 {
-            let hash = mix(self.states.get(id as usize));
-            table.insert_unique(hash, id, |_| unreachable!("sized to hold every id"));
-        }
-        self.table = table;
     }
 
     /// The id of `key`, and whether it is new (then queued at `depth`).
@@ -686,28 +683,91 @@ impl<const W: usize> Visited<W> {
     }
 
     fn insert_collapsed(&mut self, collapsed: u64, parent: u32, choice: Choice, depth: u32) -> (u32, bool) {
-        if self.table.len() == self.table.capacity() {
-            self.grow();
-        }
+        debug_assert!(self.pending.is_empty(), "no look-up while ids are pending");
         let id = self.len() as u32;
+        let hash = mix(collapsed);
         let states = &self.states;
-        match self.table.entry(
-            mix(collapsed),
+        match self.tables[shard(hash)].entry(
+            hash,
             |&other| states.get(other as usize) == collapsed,
-            |_| unreachable!("grown before it is full"),
+            |&other| mix(states.get(other as usize)),
         ) {
             hashbrown::hash_table::Entry::Occupied(entry) => return (*entry.get(), false),
             hashbrown::hash_table::Entry::Vacant(entry) => {
                 entry.insert(id);
             }
         }
+        self.push(collapsed, parent, choice, depth);
+        (id, true)
+    }
+
+    /// A state the caller knows is new (the workers did not find it before
+    /// the batch and it is its first occurrence in it): numbered and
+    /// queued now, put in its table by [`Visited::flush`] after the batch.
+    fn push_new(&mut self, key: &[u64; W], found: Found, parent: u32, choice: Choice, depth: u32) -> u32 {
+        let (mut h, mut t) = (found.head, found.tail);
+        if h == NONE || t == NONE {
+            let (head, tail) = split(key, self.at);
+            if h == NONE {
+                h = self.heads.intern(&head);
+            }
+            if t == NONE {
+                t = self.tails.intern(&tail);
+            }
+        }
+        let collapsed = (h as u64) << 32 | t as u64;
+        let id = self.len() as u32;
+        self.pending.push(id);
+        self.pending_per_shard[shard(mix(collapsed))] += 1;
+        self.push(collapsed, parent, choice, depth);
+        id
+    }
+
+    /// Puts the pending ids in their tables, each shard's in id order, the
+    /// shards on `pool`'s workers.
+    fn flush(&mut self, pool: Option<&rayon::ThreadPool>) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut by_shard: Vec<Vec<u32>> = self
+            .pending_per_shard
+            .iter()
+            .map(|&n| Vec::with_capacity(n as usize))
+            .collect();
+        for &id in &self.pending {
+            by_shard[shard(mix(self.states.get(id as usize)))].push(id);
+        }
+        let states = &self.states;
+        let insert = |(table, ids): (&mut HashTable<u32>, &Vec<u32>)| {
+            table.reserve(ids.len(), |&other| mix(states.get(other as usize)));
+            for &id in ids {
+                table.insert_unique(mix(states.get(id as usize)), id, |&other| {
+                    mix(states.get(other as usize))
+                });
+            }
+        };
+        match pool {
+            Some(pool) => pool.install(|| {
+                use rayon::prelude::*;
+                self.tables
+                    .par_iter_mut()
+                    .zip(by_shard.par_iter())
+                    .for_each(insert);
+            }),
+            None => self.tables.iter_mut().zip(by_shard.iter()).for_each(insert),
+        }
+        self.pending.clear();
+        self.pending_per_shard = [0; SHARDS];
+    }
+
+    fn push(&mut self, collapsed: u64, parent: u32, choice: Choice, depth: u32) {
+        let id = self.len() as u32;
         self.states.push(collapsed);
         self.parent.push(parent);
         self.choice.push(encode_choice(choice));
         if self.level_starts.len() as u32 == depth {
             self.level_starts.push(id);
         }
-        (id, true)
     }
 
     fn depth(&self, id: u32) -> u32 {
@@ -728,17 +788,18 @@ impl<const W: usize> Visited<W> {
     /// Bytes of the main table now: hashbrown keeps at most 7/8 of its
     /// buckets full, with 4 bytes and a control byte per bucket.
     fn table_bytes(&self) -> u64 {
-        self.table.capacity() as u64 * 8 / 7 * 5
+        self.tables.iter().map(|t| table_bytes(t.capacity())).sum()
     }
 
     /// Frees the main table (ids can no longer be found).
     fn free_table(&mut self) {
-        self.table = HashTable::new();
+        self.tables = (0..SHARDS).map(|_| HashTable::new()).collect();
     }
 
     /// Bytes held now (capacities, not lengths), and the most that the next
-    /// expansion's growth could add on top (growing the main table frees
-    /// the old slots first: see [`Visited::grow`]).
+    /// expansion's growth could add on top: the parts' tables, the arrays,
+    /// and every shard whose pending ids (and the next state's) pass its
+    /// capacity — a shard that grows holds its old and new buckets at once.
     fn bytes(&self) -> (u64, u64) {
         let slack = 2 * crate::model::THREADS_MAX;
         let (heads, heads_growth) = self.heads.bytes(slack);
@@ -750,11 +811,30 @@ impl<const W: usize> Visited<W> {
             + self.states.growth(slack)
             + self.parent.growth(slack)
             + self.choice.growth(slack);
-        if self.table.len() + slack > self.table.capacity() {
-            growth += table + 1024 * 5;
+        for (table, &pending) in self.tables.iter().zip(&self.pending_per_shard) {
+            let wanted = table.len() + pending as usize + slack;
+            if wanted > table.capacity() {
+                growth += table_bytes((2 * table.capacity()).max(wanted).max(1024));
+            }
         }
         (now, growth)
     }
+}
+
+/// The main table's shards (see [`Visited`]).
+const SHARDS: usize = 64;
+
+/// The shard of a collapsed state's hash: bits 40..46, which hashbrown uses
+/// neither for the bucket index (the low bits) nor for its tag (the top 7).
+#[inline]
+fn shard(hash: u64) -> usize {
+    (hash >> 40) as usize % SHARDS
+}
+
+/// Bytes of a hashbrown table of 4-byte ids with room for `capacity`: at
+/// most 7/8 of its buckets full, 4 bytes and a control byte per bucket.
+fn table_bytes(capacity: usize) -> u64 {
+    capacity as u64 * 8 / 7 * 5
 }
 
 /// Successor lists in CSR form: the edges of state `i` are
@@ -1268,7 +1348,14 @@ fn search<const W: usize>(
                     } else if merged[first] != NONE {
                         merged[first]
                     } else {
-                        let id = visited.insert_found(&key, found, cursor, choice, d + 1).0;
+                        // Not in the set before the batch, and not merged
+                        // earlier in it: new, unless a reduced step of this
+                        // batch (which does look up) put it there.
+                        let id = if reduction.is_some() {
+                            visited.insert_found(&key, found, cursor, choice, d + 1).0
+                        } else {
+                            visited.push_new(&key, found, cursor, choice, d + 1)
+                        };
                         merged[first] = id;
                         id
                     };
@@ -1333,10 +1420,13 @@ fn search<const W: usize>(
                 }
             }
         }
+        visited.flush(pool.as_ref());
         if visited.level_starts.get(d as usize + 1) == Some(&cursor) {
             d += 1;
         }
     }
+    // A search stopped by a limit inside a batch left ids pending.
+    visited.flush(pool.as_ref());
     let explored = cursor as usize;
 
     // A schedule on representatives, as one that replays on the program.

@@ -45,6 +45,8 @@ pub struct Packer {
     /// Page value → dictionary index, and back.
     to_index: [u8; 256],
     from_index: Vec<u8>,
+    /// Bits of one page's fields.
+    page_bits: u32,
     /// Total bits of one packed state.
     pub bits: u32,
     /// Bits of the threads' part (positions, freeze level, `s_umount`,
@@ -186,6 +188,7 @@ impl Packer {
             fault_bits,
             to_index: [0; 256],
             from_index: values,
+            page_bits: 0,
             bits: 0,
             head_bits: 0,
         };
@@ -208,7 +211,7 @@ impl Packer {
         for (i, &v) in packer.from_index.iter().enumerate() {
             packer.to_index[v as usize] = i as u8;
         }
-        let per_page = packer.flags_bits
+        packer.page_bits = packer.flags_bits
             + 2 * packer.small_bits
             + packer.owner_bits
             + threads as u32
@@ -220,7 +223,7 @@ impl Packer {
             + packer.owner_bits
             + packer.writer_bits.iter().sum::<u32>();
         packer.bits = packer.head_bits
-            + pages as u32 * per_page
+            + pages as u32 * packer.page_bits
             + packer.records_bits
             + packer.fault_bits.iter().sum::<u32>();
         packer
@@ -259,15 +262,31 @@ impl Packer {
         );
         for p in 0..self.pages {
             let page = &state.pages[p];
-            w.put(page.flags as u64, self.flags_bits);
-            w.put(page.buffers as u64, self.small_bits);
-            w.put(page.pte as u64, self.small_bits);
-            w.put(page.locked_by as u64, self.owner_bits);
-            w.put(page.writeback_by as u64, self.threads as u32);
-            w.put(value(page.mem), self.value_bits);
-            w.put(value(page.disk), self.value_bits);
-            w.put((state.stored_mask >> p) as u64 & 1, 1);
-            w.put(value(state.stored[p]), self.value_bits);
+            let fields = [
+                (page.flags as u64, self.flags_bits),
+                (page.buffers as u64, self.small_bits),
+                (page.pte as u64, self.small_bits),
+                (page.locked_by as u64, self.owner_bits),
+                (page.writeback_by as u64, self.threads as u32),
+                (value(page.mem), self.value_bits),
+                (value(page.disk), self.value_bits),
+                ((state.stored_mask >> p) as u64 & 1, 1),
+                (value(state.stored[p]), self.value_bits),
+            ];
+            if self.page_bits <= 64 {
+                // A page's fields gathered in one word first, then written
+                // as one field: the same bits, fewer spills.
+                let mut word = 0u64;
+                for (v, width) in fields {
+                    w.overflow |= v.checked_shr(width).unwrap_or(0);
+                    word = word.checked_shl(width).unwrap_or(0) | v;
+                }
+                w.put(word, self.page_bits);
+            } else {
+                for (v, width) in fields {
+                    w.put(v, width);
+                }
+            }
         }
         w.put(state.records as u64, self.records_bits);
         for (k, &width) in self.fault_bits.iter().enumerate() {
@@ -304,6 +323,30 @@ impl Packer {
             state.writers[l] = r.get(width) as u8;
         }
         for p in 0..PAGES_MAX.min(self.pages) {
+            if self.page_bits <= 64 {
+                // Read back as written: one word, then its fields.
+                let word = r.get(self.page_bits);
+                let mut at = self.page_bits;
+                let mut get = |width: u32| {
+                    at -= width;
+                    if width == 0 {
+                        0
+                    } else {
+                        (word >> at) & (u64::MAX >> (64 - width))
+                    }
+                };
+                let page = &mut state.pages[p];
+                page.flags = get(self.flags_bits) as u8;
+                page.buffers = get(self.small_bits) as u8;
+                page.pte = get(self.small_bits) as u8;
+                page.locked_by = get(self.owner_bits) as u8;
+                page.writeback_by = get(self.threads as u32) as u8;
+                page.mem = value(get(self.value_bits));
+                page.disk = value(get(self.value_bits));
+                state.stored_mask |= (get(1) as u8) << p;
+                state.stored[p] = value(get(self.value_bits));
+                continue;
+            }
             let page = &mut state.pages[p];
             page.flags = r.get(self.flags_bits) as u8;
             page.buffers = r.get(self.small_bits) as u8;
