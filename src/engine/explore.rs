@@ -1388,8 +1388,12 @@ fn search<const W: usize>(
             let batch_bytes = BATCH_BYTES_PER_STATE * BATCH as u64;
             let base = now + growth + batch_bytes;
             // Dropping the edge list turns it into in-degrees, the offsets
-            // freed first (see `in_degrees`).
-            let to_in_degrees = |g: &Graph, n: u64| in_degree_bytes(n).saturating_sub(g.offsets.bytes());
+            // freed first (see `in_degrees`); partial-order reduction never
+            // drops it.
+            let to_in_degrees = |g: &Graph, n: u64| match reduction {
+                None => in_degree_bytes(n).saturating_sub(g.offsets.bytes()),
+                Some(_) => 0,
+            };
             let with_graph = graph.as_ref().map(|g| {
                 // Room to drop the edge list at the next check.
                 let during = base + g.bytes() + g.growth(slack) + to_in_degrees(g, n + slack as u64);
