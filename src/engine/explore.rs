@@ -1566,9 +1566,9 @@ enum Edges {
 /// visited set); when that finds a longest path past the budget, the
 /// witness needs heights, which a depth-first search computes (one 4-byte
 /// height a state, in the in-degrees' place). A cycle found without the
-/// edge list is analysed over one rebuilt by re-expansion, memory
-/// permitting (else the search reports the memory limit: step-limit is
-/// undecided).
+/// edge list is analysed over one rebuilt by re-expansion (by the workers,
+/// appended in id order), memory permitting (else the search reports the
+/// memory limit: step-limit is undecided).
 ///
 /// The witnesses do not depend on the path taken: an acyclic one follows,
 /// from the initial state, the first successor (in expansion order) on a
@@ -1632,24 +1632,35 @@ fn step_limit<const W: usize>(
                     witness: Some(witness),
                 });
             }
-            // Rebuild the edge list, if it fits beside the visited set, and
-            // the check's arrays after the table is freed.
+            // Rebuild the edge list, if it fits beside the visited set (and
+            // a batch's re-expansion), and the check's arrays after the
+            // table is freed.
             let (now, _) = visited.bytes();
             let edges = 4 * transitions + 8 * n as u64 + 2 * (SEGMENT as u64 * 8);
-            if now + edges > limits.memory_max
+            if now + edges + BATCH_BYTES_PER_STATE * BATCH as u64 > limits.memory_max
                 || now - visited.table_bytes() + edges + GRAPH_CHECK_BYTES * n as u64 > limits.memory_max
             {
                 return Err(LimitHit::Memory(limits.memory_max));
             }
+            // Batch by batch, re-expanded by the workers, appended in id order.
             let mut graph = Graph::new();
-            for i in 0..n {
-                if (i as u32).is_multiple_of(STOP_CHECK_STATES) && stop.load(Ordering::Relaxed) {
+            let mut batch: Vec<u32> = Vec::with_capacity(BATCH);
+            for start in (0..n).step_by(BATCH) {
+                if stop.load(Ordering::Relaxed) {
                     return Err(LimitHit::Interrupted);
                 }
-                for t in successor_ids(visited, i) {
-                    graph.edges.push(t);
+                batch.clear();
+                batch.extend(start as u32..(start + BATCH).min(n) as u32);
+                for chunk in reexpand(ctx, visited, expanded, &batch, pool) {
+                    let mut from = 0;
+                    for &end in &chunk.ends {
+                        for &t in &chunk.targets[from..end as usize] {
+                            graph.edges.push(t);
+                        }
+                        graph.offsets.push(graph.edges.len as u64);
+                        from = end as usize;
+                    }
                 }
-                graph.offsets.push(graph.edges.len as u64);
             }
             graph
         }
@@ -1758,6 +1769,44 @@ fn push_successor_ids<const W: usize>(
     ids.extend(keys.iter().map(|(key, _)| visited.find(key)));
 }
 
+/// The re-expansion of a chunk of states: their successors' ids, state
+/// after state, and where each state's end.
+struct Reexpanded {
+    targets: Vec<u32>,
+    ends: Vec<u32>,
+}
+
+/// Re-expands the states `batch`, in chunks spread over `pool`'s workers
+/// when there is one (the states from `expanded` on have no successors);
+/// the chunks come back in batch order.
+fn reexpand<const W: usize>(
+    ctx: &Context<'_, W>,
+    visited: &Visited<W>,
+    expanded: usize,
+    batch: &[u32],
+    pool: Option<&rayon::ThreadPool>,
+) -> Vec<Reexpanded> {
+    let expand_chunk = |ids: &[u32]| -> Reexpanded {
+        let mut keys = Vec::new();
+        let mut chunk = Reexpanded {
+            targets: Vec::with_capacity(4 * ids.len()),
+            ends: Vec::with_capacity(ids.len()),
+        };
+        for &i in ids {
+            push_successor_ids(ctx, visited, expanded, i as usize, &mut keys, &mut chunk.targets);
+            chunk.ends.push(chunk.targets.len() as u32);
+        }
+        chunk
+    };
+    match pool {
+        Some(pool) => pool.install(|| {
+            use rayon::prelude::*;
+            batch.par_chunks(CHUNK).map(expand_chunk).collect()
+        }),
+        None => batch.chunks(CHUNK).map(expand_chunk).collect(),
+    }
+}
+
 /// Kahn's algorithm in rounds, without an edge list: the longest path from
 /// the initial state if the graph of the visited states is acyclic, `None`
 /// if it has a cycle. `indegree` holds each state's in-degree, counted
@@ -1789,25 +1838,9 @@ fn kahn_rounds<const W: usize>(
     if indegree.get(0) == 0 {
         round[0] = 1;
     }
-    // A batch's successors, chunk by chunk, in batch order.
-    let expand = |batch: &[u32]| -> Vec<Vec<u32>> {
-        let expand_chunk = |ids: &[u32]| -> Vec<u32> {
-            let (mut keys, mut targets) = (Vec::new(), Vec::with_capacity(4 * ids.len()));
-            for &i in ids {
-                push_successor_ids(ctx, visited, expanded, i as usize, &mut keys, &mut targets);
-            }
-            targets
-        };
-        match pool {
-            Some(pool) => pool.install(|| {
-                use rayon::prelude::*;
-                batch.par_chunks(CHUNK).map(expand_chunk).collect()
-            }),
-            None => vec![expand_chunk(batch)],
-        }
-    };
-    let take_off = |indegree: &mut Segmented<u32>, next: &mut [u64], targets: Vec<Vec<u32>>| {
-        for t in targets.into_iter().flatten() {
+    let expand = |batch: &[u32]| reexpand(ctx, visited, expanded, batch, pool);
+    let take_off = |indegree: &mut Segmented<u32>, next: &mut [u64], targets: Vec<Reexpanded>| {
+        for t in targets.into_iter().flat_map(|chunk| chunk.targets) {
             let left = indegree.get(t as usize) - 1;
             indegree.set(t as usize, left);
             if left == 0 {
@@ -1818,7 +1851,7 @@ fn kahn_rounds<const W: usize>(
     let (mut removed, mut rounds) = (0usize, 0u32);
     loop {
         let mut batch: Vec<u32> = Vec::with_capacity(BATCH);
-        let mut pending: Vec<Vec<u32>> = Vec::new();
+        let mut pending: Vec<Reexpanded> = Vec::new();
         let mut size = 0usize;
         let mut w = 0;
         loop {
