@@ -582,6 +582,14 @@ struct Visited<const W: usize> {
     /// and how many of them fall in each shard.
     pending: Vec<u32>,
     pending_per_shard: [u32; SHARDS],
+    /// Per shard, the bytes it will take when it grows to hold its pending
+    /// ids and the next state's successors (0 if it need not), and their
+    /// sum: kept up to date as ids are added, for the memory guard.
+    growth: [u64; SHARDS],
+    growth_total: u64,
+    /// Per shard, the bytes its table holds now, and their sum.
+    held: [u64; SHARDS],
+    held_total: u64,
     parent: Segmented<u32>,
     choice: Segmented<u8>,
     /// The first id of each breadth-first level (ids increase with depth).
@@ -590,7 +598,7 @@ struct Visited<const W: usize> {
 
 impl<const W: usize> Visited<W> {
     fn new(packer: &Packer) -> Visited<W> {
-        Visited {
+        let mut visited = Visited {
             at: packer.head_bits,
             heads: Parts::new(),
             tails: Parts::new(),
@@ -598,10 +606,18 @@ impl<const W: usize> Visited<W> {
             tables: (0..SHARDS).map(|_| HashTable::new()).collect(),
             pending: Vec::new(),
             pending_per_shard: [0; SHARDS],
+            growth: [0; SHARDS],
+            growth_total: 0,
+            held: [0; SHARDS],
+            held_total: 0,
             parent: Segmented::new(),
             choice: Segmented::new(),
             level_starts: Vec::new(),
+        };
+        for s in 0..SHARDS {
+            visited.update_growth(s);
         }
+        visited
     }
 
     fn len(&self) -> usize {
@@ -644,7 +660,6 @@ impl<const W: usize> Visited<W> {
         };
         Found {
             fingerprint: 0,
-            hash: hash_key(key),
             id,
             head: h,
             tail: t,
@@ -697,6 +712,7 @@ impl<const W: usize> Visited<W> {
                 entry.insert(id);
             }
         }
+        self.update_growth(shard(hash));
         self.push(collapsed, parent, choice, depth);
         (id, true)
     }
@@ -718,7 +734,9 @@ impl<const W: usize> Visited<W> {
         let collapsed = (h as u64) << 32 | t as u64;
         let id = self.len() as u32;
         self.pending.push(id);
-        self.pending_per_shard[shard(mix(collapsed))] += 1;
+        let s = shard(mix(collapsed));
+        self.pending_per_shard[s] += 1;
+        self.update_growth(s);
         self.push(collapsed, parent, choice, depth);
         id
     }
@@ -758,6 +776,27 @@ impl<const W: usize> Visited<W> {
         }
         self.pending.clear();
         self.pending_per_shard = [0; SHARDS];
+        for s in 0..SHARDS {
+            self.update_growth(s);
+        }
+    }
+
+    /// Recomputes shard `s`'s growth for the guard: hashbrown's table
+    /// grows to at least twice its capacity, holding the old buckets until
+    /// the new ones are filled.
+    fn update_growth(&mut self, s: usize) {
+        let table = &self.tables[s];
+        let wanted = table.len() + self.pending_per_shard[s] as usize + 2 * crate::model::THREADS_MAX;
+        let bytes = if wanted > table.capacity() {
+            table_bytes((2 * table.capacity()).max(wanted).max(1024))
+        } else {
+            0
+        };
+        self.growth_total = self.growth_total - self.growth[s] + bytes;
+        self.growth[s] = bytes;
+        let held = table_bytes(table.capacity());
+        self.held_total = self.held_total - self.held[s] + held;
+        self.held[s] = held;
     }
 
     fn push(&mut self, collapsed: u64, parent: u32, choice: Choice, depth: u32) {
@@ -788,12 +827,16 @@ impl<const W: usize> Visited<W> {
     /// Bytes of the main table now: hashbrown keeps at most 7/8 of its
     /// buckets full, with 4 bytes and a control byte per bucket.
     fn table_bytes(&self) -> u64 {
-        self.tables.iter().map(|t| table_bytes(t.capacity())).sum()
+        self.held_total
     }
 
     /// Frees the main table (ids can no longer be found).
     fn free_table(&mut self) {
         self.tables = (0..SHARDS).map(|_| HashTable::new()).collect();
+        self.pending_per_shard = [0; SHARDS];
+        for s in 0..SHARDS {
+            self.update_growth(s);
+        }
     }
 
     /// Bytes held now (capacities, not lengths), and the most that the next
@@ -811,12 +854,7 @@ impl<const W: usize> Visited<W> {
             + self.states.growth(slack)
             + self.parent.growth(slack)
             + self.choice.growth(slack);
-        for (table, &pending) in self.tables.iter().zip(&self.pending_per_shard) {
-            let wanted = table.len() + pending as usize + slack;
-            if wanted > table.capacity() {
-                growth += table_bytes((2 * table.capacity()).max(wanted).max(1024));
-            }
-        }
+        growth += self.growth_total;
         (now, growth)
     }
 }
@@ -1007,22 +1045,22 @@ fn worker_pool(jobs: usize) -> Option<rayon::ThreadPool> {
 }
 
 /// Expands `batch`, in chunks spread over `pool`'s workers when there is
-/// one, looking each successor up with `look` (read-only, in the workers);
-/// the chunks come back in batch order.
+/// one; the chunks come back in batch order, their successors hashed but
+/// not looked up yet (see [`look_batch`]).
 fn expand_batch<const W: usize>(
     pool: Option<&rayon::ThreadPool>,
     batch: &[[u64; W]],
     ctx: &Context<'_, W>,
     oracles: &OracleSet,
     reduction: Option<&Reduction>,
-    look: impl Fn(&[u64; W]) -> Found + Sync,
 ) -> Vec<Expanded<W>> {
     let expand_all = |keys: &[[u64; W]]| -> Expanded<W> {
         let mut out = Expanded::with_capacity(keys.len());
         for key in keys {
             expand(ctx, oracles, reduction, key, &mut out);
         }
-        out.found.extend(out.successors.iter().map(|(key, _)| look(key)));
+        out.hashes
+            .extend(out.successors.iter().map(|(key, _)| hash_key(key)));
         out
     };
     let mut chunks: Vec<Expanded<W>> = match pool {
@@ -1040,13 +1078,49 @@ fn expand_batch<const W: usize>(
     chunks
 }
 
-/// Duplicates within a batch. Most successors the workers do not find in
-/// the visited set are found again later in the same batch (a state of the
-/// next level is reached from several of this one's, often close in id):
-/// per batch position of a successor not found, the position of the first
-/// successor with the same key (its own for the first), so that the serial
-/// merge inserts each new state once and maps its duplicates without a
-/// look-up. The workers split the work by the keys' hashes, each keeping
+/// Looks a batch's successors up with `look` (read-only, on `pool`'s
+/// workers): with `firsts` (see [`first_occurrences`]), only each key's
+/// first occurrence in the batch; the others are left [`NONE`].
+fn look_batch<const W: usize>(
+    pool: Option<&rayon::ThreadPool>,
+    chunks: &mut [Expanded<W>],
+    firsts: Option<&[u32]>,
+    look: impl Fn(&[u64; W]) -> Found + Sync,
+) {
+    let look_chunk = |chunk: &mut Expanded<W>| {
+        let base = chunk.base;
+        chunk.found = chunk
+            .successors
+            .iter()
+            .enumerate()
+            .map(|(i, (key, _))| match firsts {
+                Some(firsts) if firsts[base + i] as usize != base + i => Found::DUPLICATE,
+                _ => look(key),
+            })
+            .collect();
+    };
+    match pool {
+        Some(pool) => pool.install(|| {
+            use rayon::prelude::*;
+            chunks.par_iter_mut().for_each(look_chunk);
+        }),
+        None => chunks.iter_mut().for_each(look_chunk),
+    }
+}
+
+/// How the workers found the successor at batch position `position`.
+fn found_at<const W: usize>(chunks: &[Expanded<W>], position: usize) -> Found {
+    let c = chunks.partition_point(|chunk| chunk.base <= position) - 1;
+    chunks[c].found[position - chunks[c].base]
+}
+
+/// Duplicates within a batch. Most successors are reached again later in
+/// the same batch (a state of the next level is reached from several of
+/// this one's, often close in id; 62% of the transitions of mainline ×
+/// p2-u3-c2): per batch position, the position of the first successor with
+/// the same key (its own for the first), so that only first occurrences are
+/// looked up in the visited set and the serial merge maps the others
+/// without a look-up. The workers split the work by the keys' hashes, each keeping
 /// batch order in its shard: the result depends on the batch alone, not on
 /// the number of workers.
 fn first_occurrences<const W: usize>(pool: Option<&rayon::ThreadPool>, chunks: &[Expanded<W>]) -> Vec<u32> {
@@ -1057,14 +1131,14 @@ fn first_occurrences<const W: usize>(pool: Option<&rayon::ThreadPool>, chunks: &
         let key_of = |&(c, i): &(u32, u32)| &chunks[c as usize].successors[i as usize].0;
         let mut duplicates = Vec::new();
         for (c, chunk) in chunks.iter().enumerate() {
-            for (i, (found, (key, _))) in chunk.found.iter().zip(&chunk.successors).enumerate() {
-                if found.id != NONE || (found.hash >> 32) as usize % shards != s {
+            for (i, (&hash, (key, _))) in chunk.hashes.iter().zip(&chunk.successors).enumerate() {
+                if (hash >> 32) as usize % shards != s {
                     continue;
                 }
                 match table.entry(
-                    found.hash,
+                    hash,
                     |at| key_of(at) == key,
-                    |&(c, i)| chunks[c as usize].found[i as usize].hash,
+                    |&(c, i)| chunks[c as usize].hashes[i as usize],
                 ) {
                     hashbrown::hash_table::Entry::Occupied(entry) => {
                         let (fc, fi) = *entry.get();
@@ -1110,11 +1184,19 @@ const BATCH_BYTES_PER_STATE: u64 = 512;
 #[derive(Clone, Copy)]
 struct Found {
     fingerprint: u64,
-    /// The key's hash, for [`first_occurrences`] (exact search only).
-    hash: u64,
     id: u32,
     head: u32,
     tail: u32,
+}
+
+impl Found {
+    /// Not looked up: a later occurrence of a key in its batch.
+    const DUPLICATE: Found = Found {
+        fingerprint: 0,
+        id: NONE,
+        head: NONE,
+        tail: NONE,
+    };
 }
 
 /// One state's expansion, as the merge reads it from [`Expanded`].
@@ -1138,7 +1220,8 @@ struct Expanded<const W: usize> {
     /// alone, in thread order (the first one new to the visited set is).
     candidates: Vec<([u64; W], Choice)>,
     successors: Vec<([u64; W], Choice)>,
-    /// Per successor: how the workers found it.
+    /// Per successor: its key's hash, and how the workers found it.
+    hashes: Vec<u64>,
     found: Vec<Found>,
 }
 
@@ -1149,6 +1232,7 @@ impl<const W: usize> Expanded<W> {
             states: Vec::with_capacity(states),
             candidates: Vec::new(),
             successors: Vec::with_capacity(4 * states),
+            hashes: Vec::with_capacity(4 * states),
             found: Vec::new(),
         }
     }
@@ -1286,14 +1370,10 @@ fn search<const W: usize>(
             .map_or(visited.len(), |&start| start as usize);
         let take = (level_end - cursor as usize).min(BATCH);
         let batch: Vec<[u64; W]> = (0..take).map(|i| visited.key(cursor as usize + i)).collect();
-        let chunks: Vec<Expanded<W>> = {
-            let visited = &visited;
-            expand_batch(pool.as_ref(), &batch, &ctx, oracles, reduction.as_ref(), |key| {
-                visited.look(key)
-            })
-        };
+        let mut chunks = expand_batch(pool.as_ref(), &batch, &ctx, oracles, reduction.as_ref());
         drop(batch);
         let firsts = first_occurrences(pool.as_ref(), &chunks);
+        look_batch(pool.as_ref(), &mut chunks, Some(&firsts), |key| visited.look(key));
         // Per batch position: the id its successor was merged as.
         let mut merged: Vec<u32> = vec![NONE; firsts.len()];
         for expansion in chunks.iter().flat_map(Expanded::iter) {
@@ -1342,16 +1422,22 @@ fn search<const W: usize>(
                     // to look it up again. (A first occurrence whose state was
                     // not expanded, past a limit, left no id: then this one
                     // is inserted.)
-                    let first = firsts[expansion.position + j] as usize;
-                    let id = if found.id != NONE {
-                        found.id
-                    } else if merged[first] != NONE {
+                    let position = expansion.position + j;
+                    let first = firsts[position] as usize;
+                    let id = if merged[first] != NONE {
                         merged[first]
                     } else {
+                        let found = if first == position {
+                            found
+                        } else {
+                            found_at(&chunks, first)
+                        };
                         // Not in the set before the batch, and not merged
                         // earlier in it: new, unless a reduced step of this
                         // batch (which does look up) put it there.
-                        let id = if reduction.is_some() {
+                        let id = if found.id != NONE {
+                            found.id
+                        } else if reduction.is_some() {
                             visited.insert_found(&key, found, cursor, choice, d + 1).0
                         } else {
                             visited.push_new(&key, found, cursor, choice, d + 1)
@@ -2113,13 +2199,13 @@ mod compact {
                 let take = (level.len - done).min(BATCH);
                 let batch: Vec<[u64; W]> = (done..done + take).map(|i| level.get(i)).collect();
                 done += take;
-                let chunks: Vec<Expanded<W>> = {
+                let mut chunks = expand_batch(pool.as_ref(), &batch, &ctx, oracles, reduction.as_ref());
+                {
                     let seen = &seen;
-                    expand_batch(pool.as_ref(), &batch, &ctx, oracles, reduction.as_ref(), |key| {
+                    look_batch(pool.as_ref(), &mut chunks, None, |key| {
                         let fingerprint = fingerprint(key);
                         Found {
                             fingerprint,
-                            hash: 0,
                             id: if seen.contains(fingerprint) { 0 } else { NONE },
                             head: NONE,
                             tail: NONE,
