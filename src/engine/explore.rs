@@ -1649,9 +1649,9 @@ enum Edges {
 /// it. Without, by Kahn's algorithm in rounds ([`kahn_rounds`]) from the
 /// in-degrees counted during the search, each round's states re-expanded
 /// from their keys by `pool`'s workers (their successors' ids found in the
-/// visited set); when that finds a longest path past the budget, the
-/// witness needs heights, which a depth-first search computes (one 4-byte
-/// height a state, in the in-degrees' place). A cycle found without the
+/// visited set), up to the budget; a path past it needs a witness, hence
+/// heights, which a depth-first search computes (one 4-byte height a
+/// state, in the in-degrees' place; it finds a cycle too, if any). A cycle found without the
 /// edge list is analysed over one rebuilt by re-expansion (by the workers,
 /// appended in id order), memory permitting (else the search reports the
 /// memory limit: step-limit is undecided).
@@ -1699,24 +1699,27 @@ fn step_limit<const W: usize>(
     let graph = match edges {
         Edges::List(graph) => graph,
         Edges::InDegrees(indegree) => {
-            let rounds = kahn_rounds(ctx, visited, expanded, indegree, pool, stop)?;
-            if let Some(longest) = rounds {
-                if longest <= limits.steps_max {
+            match kahn_rounds(ctx, visited, expanded, indegree, limits.steps_max, pool, stop)? {
+                Rounds::Acyclic(longest) => {
                     return Ok(StepLimit::Acyclic {
                         longest,
                         witness: None,
                     });
                 }
-                // A witness past the budget: heights, depth-first.
-                let height = heights(n, stop, |i| successor_ids(visited, i as usize))?;
-                debug_assert_eq!(height[0], longest, "two ways to the longest path");
-                let witness = walk(visited, &|i| height[i as usize], &|i| {
-                    successor_ids(visited, i as usize)
-                });
-                return Ok(StepLimit::Acyclic {
-                    longest,
-                    witness: Some(witness),
-                });
+                Rounds::Cyclic => {}
+                Rounds::Longer => {
+                    // A run past the budget: its witness needs heights,
+                    // depth-first (which also finds a cycle, if any).
+                    if let Some(height) = heights(n, stop, |i| successor_ids(visited, i as usize))? {
+                        let witness = walk(visited, &|i| height[i as usize], &|i| {
+                            successor_ids(visited, i as usize)
+                        });
+                        return Ok(StepLimit::Acyclic {
+                            longest: height[0],
+                            witness: Some(witness),
+                        });
+                    }
+                }
             }
             // Rebuild the edge list, if it fits beside the visited set (and
             // a batch's re-expansion), and the check's arrays after the
@@ -1893,11 +1896,23 @@ fn reexpand<const W: usize>(
     }
 }
 
-/// Kahn's algorithm in rounds, without an edge list: the longest path from
-/// the initial state if the graph of the visited states is acyclic, `None`
-/// if it has a cycle. `indegree` holds each state's in-degree, counted
-/// during the search; the states from `expanded` on (past the budget) have
-/// no successors.
+/// What [`kahn_rounds`] found.
+#[derive(Debug, PartialEq, Eq)]
+enum Rounds {
+    /// No cycle; the longest path, in steps.
+    Acyclic(u32),
+    Cyclic,
+    /// A path longer than the most asked for: stopped there.
+    Longer,
+}
+
+/// Kahn's algorithm in rounds, without an edge list: whether the graph of
+/// the visited states is acyclic, and then its longest path from the
+/// initial state, unless a path longer than `longest_max` is found first
+/// (each round scans its bit set: the rounds are bounded so that a long,
+/// thin graph does not cost a scan per step). `indegree` holds each
+/// state's in-degree, counted during the search; the states from
+/// `expanded` on (past the budget) have no successors.
 ///
 /// Round 0 is the initial state alone, if no edge enters it (every other
 /// state was found from a predecessor). Each round re-expands its states,
@@ -1906,31 +1921,43 @@ fn reexpand<const W: usize>(
 /// state joins the round after its last predecessor's, so round `r` holds
 /// the states whose longest path from the initial state is `r` steps). The
 /// rounds are bit sets over the ids, taken in id order, so the rounds, and
-/// the result, do not depend on the number of workers. The in-degrees are
-/// taken off on the caller's thread in batch order while the workers expand
-/// the next batch. Every state is removed iff the graph is acyclic.
+/// the result, do not depend on the number of workers; each round's scan
+/// spans only the words its states were set in. The in-degrees are taken
+/// off in batch order while the workers expand the next batch. Every state
+/// is removed iff the graph is acyclic.
 fn kahn_rounds<const W: usize>(
     ctx: &Context<'_, W>,
     visited: &Visited<W>,
     expanded: usize,
     mut indegree: Segmented<u32>,
+    longest_max: u32,
     pool: Option<&rayon::ThreadPool>,
     stop: &AtomicBool,
-) -> Result<Option<u32>, LimitHit> {
+) -> Result<Rounds, LimitHit> {
     let n = visited.len();
     let words = n.div_ceil(64);
     let mut round = vec![0u64; words];
     let mut next = vec![0u64; words];
+    // The words of `round` and `next` that may have bits set.
+    const EMPTY: (usize, usize) = (usize::MAX, 0);
+    let mut span = EMPTY;
+    let mut next_span = EMPTY;
     if indegree.get(0) == 0 {
         round[0] = 1;
+        span = (0, 1);
     }
     let expand = |batch: &[u32]| reexpand(ctx, visited, expanded, batch, pool);
-    let take_off = |indegree: &mut Segmented<u32>, next: &mut [u64], targets: Vec<Reexpanded>| {
+    let take_off = |indegree: &mut Segmented<u32>,
+                    next: &mut [u64],
+                    next_span: &mut (usize, usize),
+                    targets: Vec<Reexpanded>| {
         for t in targets.into_iter().flat_map(|chunk| chunk.targets) {
             let left = indegree.get(t as usize) - 1;
             indegree.set(t as usize, left);
             if left == 0 {
-                next[t as usize / 64] |= 1 << (t % 64);
+                let w = t as usize / 64;
+                next[w] |= 1 << (t % 64);
+                *next_span = (next_span.0.min(w), next_span.1.max(w + 1));
             }
         }
     };
@@ -1939,11 +1966,11 @@ fn kahn_rounds<const W: usize>(
         let mut batch: Vec<u32> = Vec::with_capacity(BATCH);
         let mut pending: Vec<Reexpanded> = Vec::new();
         let mut size = 0usize;
-        let mut w = 0;
+        let mut w = span.0;
         loop {
             // The round's next batch of states, in id order.
             batch.clear();
-            while w < words && batch.len() < BATCH {
+            while w < span.1 && batch.len() < BATCH {
                 let mut bits = std::mem::take(&mut round[w]);
                 while bits != 0 {
                     batch.push((w * 64) as u32 + bits.trailing_zeros());
@@ -1958,12 +1985,15 @@ fn kahn_rounds<const W: usize>(
             let done = std::mem::take(&mut pending);
             let expanded = match pool {
                 Some(pool) => {
-                    let (indegree, next) = (&mut indegree, &mut next);
-                    pool.join(|| expand(&batch), move || take_off(indegree, next, done))
-                        .0
+                    let (indegree, next, next_span) = (&mut indegree, &mut next, &mut next_span);
+                    pool.join(
+                        || expand(&batch),
+                        move || take_off(indegree, next, next_span, done),
+                    )
+                    .0
                 }
                 None => {
-                    take_off(&mut indegree, &mut next, done);
+                    take_off(&mut indegree, &mut next, &mut next_span, done);
                     expand(&batch)
                 }
             };
@@ -1979,16 +2009,31 @@ fn kahn_rounds<const W: usize>(
         removed += size;
         rounds += 1;
         std::mem::swap(&mut round, &mut next);
+        span = std::mem::replace(&mut next_span, EMPTY);
+        if span != EMPTY && rounds > longest_max {
+            // The next round's states are `rounds` steps in.
+            return Ok(Rounds::Longer);
+        }
     }
-    Ok((removed == n).then(|| rounds - 1))
+    Ok(if removed == n {
+        Rounds::Acyclic(rounds - 1)
+    } else {
+        Rounds::Cyclic
+    })
 }
 
-/// The height of each of `n` states (the longest path from it) of an
-/// acyclic graph, by a depth-first search from the initial state that
-/// re-expands each state with `successors`.
-fn heights(n: usize, stop: &AtomicBool, successors: impl Fn(u32) -> Vec<u32>) -> Result<Vec<u32>, LimitHit> {
-    // 0 unvisited, else height + 1.
+/// The height of each of `n` states (the longest path from it), by a
+/// depth-first search from the initial state that re-expands each state
+/// with `successors`; `None` if the graph has a cycle.
+fn heights(
+    n: usize,
+    stop: &AtomicBool,
+    successors: impl Fn(u32) -> Vec<u32>,
+) -> Result<Option<Vec<u32>>, LimitHit> {
+    // 0 unvisited, GREY on the stack, else height + 1.
+    const GREY: u32 = u32::MAX;
     let mut height = vec![0u32; n];
+    height[0] = GREY;
     let mut stack: Vec<(u32, Vec<u32>, usize, u32)> = vec![(0, successors(0), 0, 0)];
     let mut steps = 0u32;
     while let Some(top) = stack.last_mut() {
@@ -2001,9 +2046,11 @@ fn heights(n: usize, stop: &AtomicBool, successors: impl Fn(u32) -> Vec<u32>) ->
             top.2 += 1;
             match height[t as usize] {
                 0 => {
+                    height[t as usize] = GREY;
                     let succ = successors(t);
                     stack.push((t, succ, 0, 0));
                 }
+                GREY => return Ok(None),
                 done => top.3 = top.3.max(done),
             }
         } else {
@@ -2017,7 +2064,7 @@ fn heights(n: usize, stop: &AtomicBool, successors: impl Fn(u32) -> Vec<u32>) ->
     for h in &mut height {
         *h -= 1;
     }
-    Ok(height)
+    Ok(Some(height))
 }
 
 /// The step from `from` to a successor that `wanted` accepts (one exists).
@@ -2401,8 +2448,9 @@ mod tests {
     }
 
     /// The step-limit check's rounds find the longest run the search over
-    /// the edge list finds, with any number of workers, and stop at the
-    /// stop flag (Ctrl-C) with the interrupt.
+    /// the edge list finds, with any number of workers, stop at a path
+    /// longer than asked for, and stop at the stop flag (Ctrl-C) with the
+    /// interrupt.
     #[test]
     fn kahn_rounds_stop_at_the_stop_flag() {
         let text = "policy p {
@@ -2452,17 +2500,26 @@ mod tests {
         assert_eq!(searched.states, n as u64);
         let longest = searched.longest_run.expect("acyclic");
         assert!(longest >= 4, "{longest}");
-        let rounds = |stop: bool, jobs: usize| {
+        let rounds = |stop: bool, jobs: usize, longest_max: u32| {
             let pool = worker_pool(jobs);
             let mut copy = Segmented::filled(n, 0);
             for k in 0..n {
                 copy.set(k, indegree.get(k));
             }
-            kahn_rounds(&ctx, &visited, n, copy, pool.as_ref(), &AtomicBool::new(stop))
+            kahn_rounds(
+                &ctx,
+                &visited,
+                n,
+                copy,
+                longest_max,
+                pool.as_ref(),
+                &AtomicBool::new(stop),
+            )
         };
         for jobs in [1, 2] {
-            assert_eq!(rounds(false, jobs), Ok(Some(longest)));
-            assert_eq!(rounds(true, jobs), Err(LimitHit::Interrupted));
+            assert_eq!(rounds(false, jobs, longest), Ok(Rounds::Acyclic(longest)));
+            assert_eq!(rounds(false, jobs, longest - 1), Ok(Rounds::Longer));
+            assert_eq!(rounds(true, jobs, longest), Err(LimitHit::Interrupted));
         }
     }
 }
