@@ -1127,7 +1127,7 @@ fn first_occurrences<const W: usize>(pool: Option<&rayon::ThreadPool>, chunks: &
 }
 
 /// States expanded per batch, and per parallel task within a batch.
-const BATCH: usize = 1 << 16;
+const BATCH: usize = 1 << 18;
 const CHUNK: usize = 1 << 10;
 /// Transient bytes per state of a batch: its key and its expansion
 /// (successor keys, choices, hashes and ids, about four per state).
@@ -1417,7 +1417,11 @@ fn search<const W: usize>(
             // the guard. The edge list goes first.
             let (now, growth) = visited.bytes();
             let n = visited.len() as u64;
-            let base = now + growth + BATCH_BYTES_PER_STATE * BATCH as u64;
+            // This batch's expansions, or the next one's (at most the
+            // states queued, at most a batch).
+            let batch_bytes =
+                BATCH_BYTES_PER_STATE * take.max((visited.len() - cursor as usize).min(BATCH)) as u64;
+            let base = now + growth + batch_bytes;
             let with_graph = graph.as_ref().map(|g| {
                 let during = base + g.bytes() + g.growth(2 * crate::model::THREADS_MAX);
                 // The check over the edge list runs after the table is freed.
@@ -2006,7 +2010,7 @@ mod compact {
                         + level.bytes()
                         + next.bytes()
                         + next.growth(slack)
-                        + BATCH_BYTES_PER_STATE * BATCH as u64;
+                        + BATCH_BYTES_PER_STATE * take.max(next.len.min(BATCH)) as u64;
                     if bytes > limits.memory_max {
                         limit = Some(LimitHit::Memory(limits.memory_max));
                         break 'search;
