@@ -1084,7 +1084,7 @@ fn first_occurrences<const W: usize>(pool: Option<&rayon::ThreadPool>, chunks: &
     let total = chunks.last().map_or(0, |c| c.base + c.successors.len());
     let shards = pool.map_or(1, |p| p.current_num_threads().max(1));
     let shard = |s: usize| -> Vec<(u32, u32)> {
-        let mut table: HashTable<(u32, u32)> = HashTable::new();
+        let mut table: HashTable<(u32, u32)> = HashTable::with_capacity(total / shards + 16);
         let key_of = |&(c, i): &(u32, u32)| &chunks[c as usize].successors[i as usize].0;
         let mut duplicates = Vec::new();
         for (c, chunk) in chunks.iter().enumerate() {
