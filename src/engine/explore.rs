@@ -1127,7 +1127,7 @@ fn first_occurrences<const W: usize>(pool: Option<&rayon::ThreadPool>, chunks: &
     let total = chunks.last().map_or(0, |c| c.base + c.successors.len());
     let shards = pool.map_or(1, |p| p.current_num_threads().max(1));
     let shard = |s: usize| -> Vec<(u32, u32)> {
-        let mut table: HashTable<(u32, u32)> = HashTable::new();
+        let mut table: HashTable<(u32, u32)> = HashTable::with_capacity(total / shards + 16);
         let key_of = |&(c, i): &(u32, u32)| &chunks[c as usize].successors[i as usize].0;
         let mut duplicates = Vec::new();
         for (c, chunk) in chunks.iter().enumerate() {
@@ -1170,7 +1170,7 @@ fn first_occurrences<const W: usize>(pool: Option<&rayon::ThreadPool>, chunks: &
 }
 
 /// States expanded per batch, and per parallel task within a batch.
-const BATCH: usize = 1 << 16;
+const BATCH: usize = 1 << 18;
 const CHUNK: usize = 1 << 10;
 /// Transient bytes per state of a batch: its key and its expansion
 /// (successor keys, choices, hashes and ids, about four per state).
@@ -1471,7 +1471,10 @@ fn search<const W: usize>(
                 now += indegree.bytes();
                 growth += indegree.growth(slack);
             }
-            let batch_bytes = BATCH_BYTES_PER_STATE * BATCH as u64;
+            // This batch's expansions, or the next one's (at most the
+            // states queued, at most a batch).
+            let batch_bytes =
+                BATCH_BYTES_PER_STATE * take.max((visited.len() - cursor as usize).min(BATCH)) as u64;
             let base = now + growth + batch_bytes;
             // Dropping the edge list turns it into in-degrees, the offsets
             // freed first (see `in_degrees`); partial-order reduction never
@@ -1487,8 +1490,12 @@ fn search<const W: usize>(
                 let after = now - visited.table_bytes() + g.bytes() + GRAPH_CHECK_BYTES * n;
                 during.max(after)
             });
-            let without_graph =
-                base + if indegree.is_none() { in_degree_bytes(n) } else { 0 } + frontier_bytes(n);
+            // The check without it holds the in-degrees, its two frontiers
+            // and the batches it re-expands (not the search's).
+            let without_graph = if indegree.is_none() { in_degree_bytes(n) } else { 0 }
+                + now
+                + growth
+                + batch_bytes.max(frontier_bytes(n) + REEXPAND_BATCH_BYTES);
             match (with_graph, &graph) {
                 (Some(bytes), _) if bytes <= limits.memory_max => {}
                 // The conversion takes no more than what it frees first, or
@@ -1726,7 +1733,7 @@ fn step_limit<const W: usize>(
             // table is freed.
             let (now, _) = visited.bytes();
             let edges = 4 * transitions + 8 * n as u64 + 2 * (SEGMENT as u64 * 8);
-            if now + edges + BATCH_BYTES_PER_STATE * BATCH as u64 > limits.memory_max
+            if now + edges + REEXPAND_BATCH_BYTES > limits.memory_max
                 || now - visited.table_bytes() + edges + GRAPH_CHECK_BYTES * n as u64 > limits.memory_max
             {
                 return Err(LimitHit::Memory(limits.memory_max));
@@ -1857,6 +1864,12 @@ fn push_successor_ids<const W: usize>(
     ctx.successors_into(&state, ctx.movable(&state), keys);
     ids.extend(keys.iter().map(|(key, _)| visited.find(key)));
 }
+
+/// Transient bytes of the step-limit check's re-expansion: per state of a
+/// batch, its id, where its successors end and their ids (at most two per
+/// thread, in a vector that may have doubled and be reallocating); the
+/// rounds hold two batches.
+const REEXPAND_BATCH_BYTES: u64 = 2 * BATCH as u64 * (4 + 4 + 3 * 4 * 2 * crate::model::THREADS_MAX as u64);
 
 /// The re-expansion of a chunk of states: their successors' ids, state
 /// after state, and where each state's end.
@@ -2323,7 +2336,7 @@ mod compact {
                         + level.bytes()
                         + next.bytes()
                         + next.growth(slack)
-                        + BATCH_BYTES_PER_STATE * BATCH as u64;
+                        + BATCH_BYTES_PER_STATE * take.max(next.len.min(BATCH)) as u64;
                     if bytes > limits.memory_max {
                         limit = Some(LimitHit::Memory(limits.memory_max));
                         break 'search;
