@@ -1740,13 +1740,13 @@ fn step_limit<const W: usize>(
             }
             // Batch by batch, re-expanded by the workers, appended in id order.
             let mut graph = Graph::new();
-            let mut batch: Vec<u32> = Vec::with_capacity(BATCH);
-            for start in (0..n).step_by(BATCH) {
+            let mut batch: Vec<u32> = Vec::with_capacity(REEXPAND_BATCH);
+            for start in (0..n).step_by(REEXPAND_BATCH) {
                 if stop.load(Ordering::Relaxed) {
                     return Err(LimitHit::Interrupted);
                 }
                 batch.clear();
-                batch.extend(start as u32..(start + BATCH).min(n) as u32);
+                batch.extend(start as u32..(start + REEXPAND_BATCH).min(n) as u32);
                 for chunk in reexpand(ctx, visited, expanded, &batch, pool) {
                     let mut from = 0;
                     for &end in &chunk.ends {
@@ -1865,11 +1865,15 @@ fn push_successor_ids<const W: usize>(
     ids.extend(keys.iter().map(|(key, _)| visited.find(key)));
 }
 
+/// States the step-limit check re-expands per batch (spread over the
+/// workers in chunks): a batch's transient memory is counted at its worst.
+const REEXPAND_BATCH: usize = 16 * CHUNK;
 /// Transient bytes of the step-limit check's re-expansion: per state of a
 /// batch, its id, where its successors end and their ids (at most two per
 /// thread, in a vector that may have doubled and be reallocating); the
 /// rounds hold two batches.
-const REEXPAND_BATCH_BYTES: u64 = 2 * BATCH as u64 * (4 + 4 + 3 * 4 * 2 * crate::model::THREADS_MAX as u64);
+const REEXPAND_BATCH_BYTES: u64 =
+    2 * REEXPAND_BATCH as u64 * (4 + 4 + 3 * 4 * 2 * crate::model::THREADS_MAX as u64);
 
 /// The re-expansion of a chunk of states: their successors' ids, state
 /// after state, and where each state's end.
@@ -1976,14 +1980,14 @@ fn kahn_rounds<const W: usize>(
     };
     let (mut removed, mut rounds) = (0usize, 0u32);
     loop {
-        let mut batch: Vec<u32> = Vec::with_capacity(BATCH);
+        let mut batch: Vec<u32> = Vec::with_capacity(REEXPAND_BATCH);
         let mut pending: Vec<Reexpanded> = Vec::new();
         let mut size = 0usize;
         let mut w = span.0;
         loop {
             // The round's next batch of states, in id order.
             batch.clear();
-            while w < span.1 && batch.len() < BATCH {
+            while w < span.1 && batch.len() < REEXPAND_BATCH {
                 let mut bits = std::mem::take(&mut round[w]);
                 while bits != 0 {
                     batch.push((w * 64) as u32 + bits.trailing_zeros());
