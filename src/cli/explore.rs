@@ -26,6 +26,11 @@ pub(super) struct ExploreArgs {
     /// run past the budget is found (see docs/exploration.md).
     #[arg(long, help_heading = "Exploration")]
     hash_compact: bool,
+    /// Print how long each phase of the search took (wall clock, on
+    /// stderr): expand, dedup, look-up, merge, flush, step-limit check. Not
+    /// part of the result, which stays the same.
+    #[arg(long, help_heading = "Exploration")]
+    timings: bool,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -37,6 +42,7 @@ pub(super) fn run(args: ExploreArgs) -> ExitCode {
         &args.scenario,
         &args.limits,
         args.hash_compact,
+        args.timings,
         &args.common,
     )
 }
@@ -46,6 +52,7 @@ pub(super) fn explore_command(
     scenario: &str,
     limits: &LimitArgs,
     hash_compact: bool,
+    timings: bool,
     common: &CommonArgs,
 ) -> ExitCode {
     let (_, oracles, program) = match load_cell(&common.files, &common.oracles, policy, scenario) {
@@ -65,7 +72,17 @@ pub(super) fn explore_command(
         jobs: super::args::jobs(common),
     };
     let stop = super::progress::interrupt_flag();
-    let result = explore::explore_until(program, &oracles, &explore_limits, &stop);
+    let started = std::time::Instant::now();
+    let mut last = started;
+    let mut spent = [None; explore::Phase::ALL.len()];
+    let result = explore::explore_observed(program, &oracles, &explore_limits, &stop, &mut |phase| {
+        let now = std::time::Instant::now();
+        *spent[phase as usize].get_or_insert(std::time::Duration::ZERO) += now - last;
+        last = now;
+    });
+    if timings {
+        eprintln!("{}", describe_timings(&spent, started.elapsed()));
+    }
     let interrupted = result.limit == Some(explore::LimitHit::Interrupted);
     let mut replay = replay_files(&common.files);
     replay.oracles = oracles.optional_names().iter().map(|s| s.to_string()).collect();
@@ -115,6 +132,20 @@ pub(super) fn explore_command(
     let _ = writeln!(text, "reachable outcomes: {}", result.outcomes);
     text.push_str(&report::findings(&report));
     finish(emit(&text), interrupted)
+}
+
+/// The `--timings` line: each phase that ran, and the total.
+fn describe_timings(spent: &[Option<std::time::Duration>], total: std::time::Duration) -> String {
+    let phases: Vec<String> = explore::Phase::ALL
+        .iter()
+        .zip(spent)
+        .filter_map(|(phase, d)| d.map(|d| format!("{} {:.1} s", phase.name(), d.as_secs_f64())))
+        .collect();
+    format!(
+        "timings (wall clock; not part of the result): {}; total {:.1} s",
+        phases.join(", "),
+        total.as_secs_f64()
+    )
 }
 
 /// An interrupted search printed what it found; it exits 130 and says so.

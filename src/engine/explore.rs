@@ -269,6 +269,54 @@ pub fn explore_until(
     limits: &ExploreLimits,
     stop: &AtomicBool,
 ) -> Exploration {
+    explore_observed(program, oracles, limits, stop, &mut |_| {})
+}
+
+/// The phases of the exhaustive search, in the order a batch goes through
+/// them (docs/exploration.md, "Parallel search"), then the step-limit
+/// check after the search.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Expand,
+    Dedup,
+    LookUp,
+    Merge,
+    Flush,
+    StepLimitCheck,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 6] = [
+        Phase::Expand,
+        Phase::Dedup,
+        Phase::LookUp,
+        Phase::Merge,
+        Phase::Flush,
+        Phase::StepLimitCheck,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Expand => "expand",
+            Phase::Dedup => "dedup",
+            Phase::LookUp => "look-up",
+            Phase::Merge => "merge",
+            Phase::Flush => "flush",
+            Phase::StepLimitCheck => "step-limit check",
+        }
+    }
+}
+
+/// [`explore_until`], calling `observe` each time a phase ends (for
+/// `explore --timings`, which times them: the search itself reads no
+/// clock, and nothing it reports depends on the observer).
+pub fn explore_observed(
+    program: &Program,
+    oracles: &OracleSet,
+    limits: &ExploreLimits,
+    stop: &AtomicBool,
+    observe: &mut dyn FnMut(Phase),
+) -> Exploration {
     let packer = Packer::new(program);
     let symmetry = if limits.symmetry && !limits.reduce {
         Symmetry::new(program, oracles)
@@ -279,9 +327,9 @@ pub fn explore_until(
     macro_rules! go {
         ($w:literal) => {
             if limits.hash_compact {
-                compact::search::<$w>(program, oracles, limits, &packer, symmetry, stop)
+                compact::search::<$w>(program, oracles, limits, &packer, symmetry, stop, observe)
             } else {
-                search::<$w>(program, oracles, limits, &packer, symmetry, stop)
+                search::<$w>(program, oracles, limits, &packer, symmetry, stop, observe)
             }
         };
     }
@@ -1318,6 +1366,7 @@ fn search<const W: usize>(
     packer: &Packer,
     symmetry: Option<&Symmetry>,
     stop: &AtomicBool,
+    observe: &mut dyn FnMut(Phase),
 ) -> Exploration {
     let canon = |state: &State| canonical_key::<W>(symmetry, packer, state);
     let ctx = Context {
@@ -1372,8 +1421,11 @@ fn search<const W: usize>(
         let batch: Vec<[u64; W]> = (0..take).map(|i| visited.key(cursor as usize + i)).collect();
         let mut chunks = expand_batch(pool.as_ref(), &batch, &ctx, oracles, reduction.as_ref());
         drop(batch);
+        observe(Phase::Expand);
         let firsts = first_occurrences(pool.as_ref(), &chunks);
+        observe(Phase::Dedup);
         look_batch(pool.as_ref(), &mut chunks, Some(&firsts), |key| visited.look(key));
+        observe(Phase::LookUp);
         // Per batch position: the id its successor was merged as.
         let mut merged: Vec<u32> = vec![NONE; firsts.len()];
         for expansion in chunks.iter().flat_map(Expanded::iter) {
@@ -1517,7 +1569,9 @@ fn search<const W: usize>(
                 }
             }
         }
+        observe(Phase::Merge);
         visited.flush(pool.as_ref());
+        observe(Phase::Flush);
         if visited.level_starts.get(d as usize + 1) == Some(&cursor) {
             d += 1;
         }
@@ -1579,6 +1633,7 @@ fn search<const W: usize>(
             }
             Err(hit) => limit = Some(hit),
         }
+        observe(Phase::StepLimitCheck);
     }
 
     let max_depth = visited.depth(explored.max(1) as u32 - 1);
@@ -2225,6 +2280,7 @@ mod compact {
         packer: &Packer,
         symmetry: Option<&Symmetry>,
         stop: &AtomicBool,
+        observe: &mut dyn FnMut(Phase),
     ) -> Exploration {
         let canon = |state: &State| canonical_key::<W>(symmetry, packer, state);
         let ctx = Context {
@@ -2264,6 +2320,7 @@ mod compact {
                 let batch: Vec<[u64; W]> = (done..done + take).map(|i| level.get(i)).collect();
                 done += take;
                 let mut chunks = expand_batch(pool.as_ref(), &batch, &ctx, oracles, reduction.as_ref());
+                observe(Phase::Expand);
                 {
                     let seen = &seen;
                     look_batch(pool.as_ref(), &mut chunks, None, |key| {
@@ -2277,6 +2334,7 @@ mod compact {
                     })
                 };
                 drop(batch);
+                observe(Phase::LookUp);
                 for expansion in chunks.iter().flat_map(Expanded::iter) {
                     if cursor.is_multiple_of(STOP_CHECK_STATES) && stop.load(Ordering::Relaxed) {
                         limit = Some(LimitHit::Interrupted);
@@ -2346,6 +2404,7 @@ mod compact {
                         break 'search;
                     }
                 }
+                observe(Phase::Merge);
             }
             level = std::mem::replace(&mut next, Keys::new(packer.bits));
             d += 1;

@@ -324,3 +324,33 @@ fn hash_compaction_says_it_is_not_exact() {
         "--hash-compact --jobs 2",
     );
 }
+
+/// `explore --timings` prints each phase of the search with its time on
+/// stderr, and changes nothing in the result on stdout.
+#[test]
+fn explore_timings_name_each_phase_and_leave_the_result_alone() {
+    let args = ["explore", "mainline", "case4-racing", "--format", "json"];
+    let output = freezefuzz().args(args).arg("--timings").output().unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("timings (wall clock; not part of the result): "))
+        .unwrap_or_else(|| panic!("no timings line in {stderr}"));
+    for phase in [
+        "expand ",
+        "dedup ",
+        "look-up ",
+        "merge ",
+        "flush ",
+        "step-limit check ",
+    ] {
+        assert!(line.contains(phase), "{phase} missing from {line}");
+    }
+    assert!(line.contains("; total "), "{line}");
+    assert_same(
+        &String::from_utf8_lossy(&output.stdout),
+        &stdout_of(&args),
+        "--timings",
+    );
+}
