@@ -1713,10 +1713,10 @@ enum Edges {
 /// from their keys by `pool`'s workers (their successors' ids found in the
 /// visited set), up to the budget; a path past it needs a witness, hence
 /// heights, which a depth-first search computes (one 4-byte height a
-/// state, in the in-degrees' place; it finds a cycle too, if any). A cycle found without the
-/// edge list is analysed over one rebuilt by re-expansion (by the workers,
-/// appended in id order), memory permitting (else the search reports the
-/// memory limit: step-limit is undecided).
+/// state, in the in-degrees' place; it finds a cycle too, if any). A cycle
+/// found without the edge list is analysed over one rebuilt by
+/// re-expansion (by the workers, appended in id order), memory permitting
+/// (else the search reports the memory limit: step-limit is undecided).
 ///
 /// The witnesses do not depend on the path taken: an acyclic one follows,
 /// from the initial state, the first successor (in expansion order) on a
@@ -2528,7 +2528,7 @@ mod tests {
     /// longer than asked for, and stop at the stop flag (Ctrl-C) with the
     /// interrupt.
     #[test]
-    fn kahn_rounds_stop_at_the_stop_flag() {
+    fn kahn_rounds_find_the_longest_run_and_stop_when_asked() {
         let text = "policy p {
                 freeze { lock umount write; set_level complete; unlock umount; }
                 thaw { lock umount write; set_level unfrozen; unlock umount; }
