@@ -1831,8 +1831,15 @@ fn step_limit<const W: usize>(
     }
     let mut queue: Vec<u32> = Vec::with_capacity(n);
     queue.extend((0..n as u32).filter(|&i| indegree.get(i as usize) == 0));
-    let mut head = 0;
+    // The queue in rounds: the states a round frees form the next, so a
+    // state's round is the longest path to it from the initial state (the
+    // only state no edge enters, in an acyclic graph).
+    let (mut head, mut round_end, mut rounds) = (0, queue.len(), 0u32);
     while head < queue.len() {
+        if head == round_end {
+            rounds += 1;
+            round_end = queue.len();
+        }
         let i = queue[head] as usize;
         head += 1;
         for t in graph.succ(i) {
@@ -1844,19 +1851,21 @@ fn step_limit<const W: usize>(
         }
     }
     if queue.len() == n {
-        // Acyclic: heights (the longest path from each state) in reverse
-        // topological order, in the in-degrees' place (all zero now).
-        let mut height = indegree;
-        for &i in queue.iter().rev() {
-            let h = graph
-                .succ(i as usize)
-                .map(|t| height.get(t as usize) + 1)
-                .max()
-                .unwrap_or(0);
-            height.set(i as usize, h);
-        }
-        let longest = height.get(0);
+        let longest = rounds;
+        // A run past the budget needs heights (the longest path from each
+        // state), in reverse topological order, in the in-degrees' place
+        // (all zero now), to follow a longest path from the initial state.
         let witness = (longest > limits.steps_max).then(|| {
+            let mut height = indegree;
+            for &i in queue.iter().rev() {
+                let h = graph
+                    .succ(i as usize)
+                    .map(|t| height.get(t as usize) + 1)
+                    .max()
+                    .unwrap_or(0);
+                height.set(i as usize, h);
+            }
+            debug_assert_eq!(height.get(0), longest);
             walk(visited, &|i| height.get(i as usize), &|i| {
                 graph.succ(i as usize).collect()
             })
