@@ -732,6 +732,13 @@ impl<const W: usize> Visited<W> {
         choice: Choice,
         depth: u32,
     ) -> (u32, bool) {
+        let collapsed = self.collapse(key, found);
+        self.insert_collapsed(collapsed, parent, choice, depth)
+    }
+
+    /// `key`'s collapsed form: the numbers of its parts, those the workers
+    /// found taken from `found`, the others interned (new parts).
+    fn collapse(&mut self, key: &[u64; W], found: Found) -> u64 {
         let (mut h, mut t) = (found.head, found.tail);
         if h == NONE || t == NONE {
             let (head, tail) = split(key, self.at);
@@ -742,7 +749,7 @@ impl<const W: usize> Visited<W> {
                 t = self.tails.intern(&tail);
             }
         }
-        self.insert_collapsed((h as u64) << 32 | t as u64, parent, choice, depth)
+        (h as u64) << 32 | t as u64
     }
 
     fn insert_collapsed(&mut self, collapsed: u64, parent: u32, choice: Choice, depth: u32) -> (u32, bool) {
@@ -769,17 +776,7 @@ impl<const W: usize> Visited<W> {
     /// the batch and it is its first occurrence in it): numbered and
     /// queued now, put in its table by [`Visited::flush`] after the batch.
     fn push_new(&mut self, key: &[u64; W], found: Found, parent: u32, choice: Choice, depth: u32) -> u32 {
-        let (mut h, mut t) = (found.head, found.tail);
-        if h == NONE || t == NONE {
-            let (head, tail) = split(key, self.at);
-            if h == NONE {
-                h = self.heads.intern(&head);
-            }
-            if t == NONE {
-                t = self.tails.intern(&tail);
-            }
-        }
-        let collapsed = (h as u64) << 32 | t as u64;
+        let collapsed = self.collapse(key, found);
         let id = self.len() as u32;
         self.pending.push(id);
         let s = shard(mix(collapsed));
